@@ -1,0 +1,52 @@
+# netpol-lab: `make lab-up` builds the lab, `make test` runs the offline suite.
+# The first target that needs Python creates .venv/ and installs the project into it.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+LAB    := PATH="$(CURDIR)/bin:$$PATH" $(BIN)/netpol-lab
+CNI    ?= calico
+STAGE  ?= seed
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help lab-up lab-down lab-status test e2e lint doctor probe stage-list stage-apply stage-next stage-reset lab-report lab-ui images tools
+
+help: ## show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "netpol-lab needs Python 3.10 or newer: install it and rerun make")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { echo "error: could not create $(VENV): install python3-venv (Debian/Ubuntu: sudo apt install python3-venv) and rerun make"; exit 1; }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
+	@touch $@
+
+lab-up: $(STAMP) ## build the lab (kind + $(CNI) + workloads); safe to rerun
+	$(LAB) up --cni $(CNI)
+
+lab-down: $(STAMP) ## delete the lab's kind cluster
+	$(LAB) down
+
+lab-status: $(STAMP) ## show nodes, Calico and where each pod runs
+	$(LAB) status
+
+doctor: $(STAMP) ## check Docker, kind, kubectl and host limits
+	$(LAB) doctor
+
+probe: $(STAMP) ## probe every flow and compare with stage $(STAGE)
+	$(LAB) probe --stage $(STAGE)
+
+test: $(STAMP) ## run the offline test suite (no cluster needed)
+	$(BIN)/python -m pytest tests/unit -q
+
+e2e: $(STAMP) ## run the live tests against the lab (skips without one)
+	$(BIN)/python -m pytest tests/e2e -v
+
+lint: $(STAMP) ## ruff and mypy
+	$(BIN)/ruff check lab tests scripts
+	$(BIN)/ruff format --check lab tests scripts
+	$(BIN)/mypy
+
+tools: ## install pinned kind and kubectl into ./bin (checksums verified)
+	scripts/install-tools.sh

@@ -1,0 +1,133 @@
+"""Every version, image digest, checksum and URL the lab depends on, in one place.
+
+Each pin can be overridden through an environment variable (see ``Pins.from_env``),
+so an instructor can move to a newer release without editing code. The values come
+from the upstream release pages of kind, Calico and the Kubernetes e2e images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+CLUSTER_NAME = "netpol-lab"
+KUBE_CONTEXT = f"kind-{CLUSTER_NAME}"  # kind names the context kind-<cluster name>
+PART_OF_LABEL = ("app.kubernetes.io/part-of", "netpol-lab")
+
+# kind >= v0.32.0: needed to `kind load` into v0.32+ node images (containerd upgrade).
+KIND_VERSION = "v0.32.0"
+KIND_MIN_VERSION = (0, 32, 0)
+# The default node image of kind v0.32.0 (Kubernetes 1.36.1, which Calico 3.32 lists as tested).
+NODE_IMAGE = "kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5"
+KUBERNETES_VERSION = "v1.36.1"
+# kubectl supports one minor version of skew either side of the API server.
+KUBECTL_MIN_VERSION = (1, 35, 0)
+KIND_DOWNLOAD_URL = "https://kind.sigs.k8s.io/dl/{version}/kind-{os}-{arch}"
+KUBECTL_DOWNLOAD_URL = "https://dl.k8s.io/release/{version}/bin/{os}/{arch}/kubectl"
+
+CALICO_VERSION = "v3.32.1"
+CALICO_BASE_URL = f"https://raw.githubusercontent.com/projectcalico/calico/{CALICO_VERSION}/manifests/"
+TIGERA_OPERATOR_IMAGE = "quay.io/tigera/operator:v1.42.3"
+
+
+@dataclass(frozen=True)
+class PinnedFile:
+    """A file fetched from upstream and checked against its pinned sha256 before use."""
+
+    name: str
+    sha256: str
+    size: int
+
+
+# Applied in this order. custom-resources.yaml is not used: the lab ships its own
+# Installation and APIServer (manifests/calico/), so the pool matches kind's podSubnet.
+CALICO_MANIFESTS = (
+    PinnedFile(
+        "v1_crd_projectcalico_org.yaml",
+        "192f8b2d934ef24b62e86b7e1a6e1762d1c8af26a916f78057bc13fa5ed60f71",
+        3_046_956,
+    ),
+    PinnedFile(
+        "tigera-operator.yaml",
+        "f18e073794207d372606bc3ea6f8fd73972f86d6828f4ba666dfe0d4aa8ab07f",
+        19_660,
+    ),
+)
+
+CALICO_IMAGE_NAMES = (
+    "node",
+    "cni",
+    "pod2daemon-flexvol",
+    "typha",
+    "kube-controllers",
+    "csi",
+    "node-driver-registrar",
+    "apiserver",
+    "goldmane",
+    "whisker",
+    "whisker-backend",
+)
+CALICO_IMAGES = tuple(f"quay.io/calico/{name}:{CALICO_VERSION}" for name in CALICO_IMAGE_NAMES)
+
+# One image for all four workloads: agnhost serves (netexec) and probes (connect).
+# Tags from 2.62.0 on carry no leading "v".
+AGNHOST_IMAGE = (
+    "registry.k8s.io/e2e-test-images/agnhost:2.66.0"
+    "@sha256:e518c9d629672720031c601b9aaa83e218ecf5821aff5cc16ac972e109096540"
+)
+
+POD_SUBNET = "192.168.0.0/16"  # kind's podSubnet and Calico's IP pool must agree
+SERVICE_SUBNET = "10.96.0.0/16"  # kind's default
+KUBE_DNS_IP = "10.96.0.10"  # the 10th address of the service subnet
+METADATA_IP = "169.254.169.254"
+OUTSIDE_TARGET = "1.1.1.1:443"  # a well-known public address; override with --outside
+
+
+@dataclass(frozen=True)
+class Pins:
+    """The pins in force: defaults, overridden by NETPOL_LAB_* environment variables."""
+
+    node_image: str = NODE_IMAGE
+    agnhost_image: str = AGNHOST_IMAGE
+    kind_version: str = KIND_VERSION
+    kubernetes_version: str = KUBERNETES_VERSION
+    calico_version: str = CALICO_VERSION
+    calico_base_url: str = CALICO_BASE_URL
+    calico_manifests: tuple[PinnedFile, ...] = CALICO_MANIFESTS
+    calico_images: tuple[str, ...] = CALICO_IMAGES
+    operator_image: str = TIGERA_OPERATOR_IMAGE
+    calico_dir: str | None = None  # a local folder holding the same manifests (offline workshops)
+    overrides: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Pins:
+        """Apply NETPOL_LAB_NODE_IMAGE, NETPOL_LAB_AGNHOST_IMAGE, NETPOL_LAB_CALICO_DIR,
+        NETPOL_LAB_CALICO_BASE_URL and NETPOL_LAB_CALICO_SHA256_<FILE> (dots and dashes
+        as underscores, e.g. NETPOL_LAB_CALICO_SHA256_TIGERA_OPERATOR_YAML)."""
+        pins = cls()
+        changes: dict[str, object] = {}
+        used: list[str] = []
+        for var, attr in (
+            ("NETPOL_LAB_NODE_IMAGE", "node_image"),
+            ("NETPOL_LAB_AGNHOST_IMAGE", "agnhost_image"),
+            ("NETPOL_LAB_CALICO_BASE_URL", "calico_base_url"),
+            ("NETPOL_LAB_CALICO_DIR", "calico_dir"),
+        ):
+            if env.get(var):
+                changes[attr] = env[var]
+                used.append(var)
+        files = []
+        for pinned in pins.calico_manifests:
+            var = "NETPOL_LAB_CALICO_SHA256_" + pinned.name.upper().replace(".", "_").replace("-", "_")
+            if env.get(var):
+                files.append(replace(pinned, sha256=env[var].lower(), size=-1))
+                used.append(var)
+            else:
+                files.append(pinned)
+        changes["calico_manifests"] = tuple(files)
+        changes["overrides"] = tuple(used)
+        return replace(pins, **changes)  # type: ignore[arg-type]
+
+    def all_images(self) -> tuple[str, ...]:
+        """Every image the lab needs, for `images list|pull|save|load`."""
+        return (self.node_image, self.operator_image, *self.calico_images, self.agnhost_image)
