@@ -147,7 +147,7 @@ class Matrix:
                 raise ValueError(
                     f"row {number} ({words[0]}) has {len(words) - 1} verdicts for {len(header)} columns"
                 )
-            for column, word in zip(header, words[1:]):
+            for column, word in zip(header, words[1:], strict=True):
                 matrix.set(words[0], column, Cell(Verdict.parse(word)))
         return matrix
 
@@ -158,7 +158,8 @@ class Matrix:
         widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
         return (
             "\n".join(
-                "  ".join(word.ljust(w) for word, w in zip(r, widths)).rstrip() for r in [header, *body]
+                "  ".join(word.ljust(w) for word, w in zip(r, widths, strict=True)).rstrip()
+                for r in [header, *body]
             )
             + "\n"
         )

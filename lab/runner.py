@@ -12,7 +12,7 @@ import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import Any, Protocol, TextIO
 
 import sh
 
@@ -127,7 +127,7 @@ class ShRunner:
             return Result(args, NOT_FOUND_EXIT, not_found=True)
         out: list[str] = []
         err: list[str] = []
-        kwargs: dict[str, object] = {
+        kwargs: dict[str, Any] = {
             "_env": self.env,
             "_tty_out": False,
             "_return_cmd": True,
