@@ -82,7 +82,8 @@ def _styled(observed: Cell, expected: Cell | None) -> Text:
     return Text(cell_label(observed, expected), style=style)
 
 
-def _union(first: list[str], second: list[str]) -> list[str]:
+def union_order(first: list[str], second: list[str]) -> list[str]:
+    """``first``, then the items of ``second`` it lacks, each in its own order."""
     return first + [item for item in second if item not in first]
 
 
@@ -98,9 +99,12 @@ def legend(*, with_expected: bool) -> str:
 def render_matrix(
     console: Console, matrix: Matrix, *, expected: Matrix | None = None, title: str = ""
 ) -> None:
-    """Print ``matrix`` (rows: source pods, columns: destination:port), against ``expected`` if given."""
-    rows = _union(matrix.rows, expected.rows) if expected else list(matrix.rows)
-    columns = _union(matrix.columns, expected.columns) if expected else list(matrix.columns)
+    """Print ``matrix`` (rows: source pods, columns: destination:port), against ``expected`` if given.
+
+    With an expectation, rows and columns follow its order (extra observed ones come last).
+    """
+    rows = union_order(expected.rows, matrix.rows) if expected else list(matrix.rows)
+    columns = union_order(expected.columns, matrix.columns) if expected else list(matrix.columns)
     terminal = console.is_terminal
     table = Table(
         box=box.SIMPLE_HEAD if terminal else box.MARKDOWN,
