@@ -1,0 +1,103 @@
+"""Stages 5 and 6: the carve-outs match the pins, and the Calico objects fit Calico's schema."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Any
+
+import jsonschema
+import pytest
+
+from lab import pins
+from lab.env import project_root
+from lab.stages import load_stages, stage_by_name
+
+STAGES = load_stages(project_root())
+# Calico's CRD schemas live beside the repository (../shared/schemas), never inside it.
+SCHEMAS = project_root().parent / "shared" / "schemas"
+GNP_SCHEMA = SCHEMAS / "crd.projectcalico.org_v1_GlobalNetworkPolicy.json"
+K8S_POLICY_ORDER = 1000  # Calico places Kubernetes NetworkPolicies at this order
+
+
+def guardrails() -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in stage_by_name(STAGES, "6").documents()}
+
+
+def unknown_keys(value: Any, schema: dict[str, Any], path: str = "") -> list[str]:
+    """Keys the schema does not name (CRD schemas prune them silently instead of failing)."""
+    found: list[str] = []
+    if isinstance(value, dict) and "properties" in schema:
+        for key, item in value.items():
+            if key not in schema["properties"]:
+                found.append(f"{path}.{key}")
+            else:
+                found.extend(unknown_keys(item, schema["properties"][key], f"{path}.{key}"))
+    elif isinstance(value, list) and "items" in schema:
+        for index, item in enumerate(value):
+            found.extend(unknown_keys(item, schema["items"], f"{path}[{index}]"))
+    return found
+
+
+def test_backend_outside_carves_out_metadata_and_the_cluster_ranges() -> None:
+    [policy] = stage_by_name(STAGES, "5").documents()
+    assert policy["metadata"]["namespace"] == "backend"
+    [rule] = policy["spec"]["egress"]
+    [peer] = rule["to"]
+    block = peer["ipBlock"]
+    assert block["cidr"] == "0.0.0.0/0"
+    excepted = [ipaddress.ip_network(cidr) for cidr in block["except"]]
+    for needed in (f"{pins.METADATA_IP}/32", pins.POD_SUBNET, pins.SERVICE_SUBNET):
+        assert ipaddress.ip_network(needed) in excepted, needed
+    assert all(net.subnet_of(ipaddress.ip_network(block["cidr"])) for net in excepted)
+    outside_ip = ipaddress.ip_address(pins.OUTSIDE_TARGET.rsplit(":", 1)[0])
+    assert not any(outside_ip in net for net in excepted)  # the probe's outside target stays open
+
+
+def test_guardrails_are_ordered_around_the_kubernetes_policies() -> None:
+    policies = guardrails()
+    assert set(policies) == {"netpol-lab-deny-metadata", "netpol-lab-default-deny"}
+    deny_metadata = policies["netpol-lab-deny-metadata"]
+    default_deny = policies["netpol-lab-default-deny"]
+    assert deny_metadata["spec"]["order"] < K8S_POLICY_ORDER < default_deny["spec"]["order"]
+    [rule] = deny_metadata["spec"]["egress"]
+    assert rule == {"action": "Deny", "destination": {"nets": [f"{pins.METADATA_IP}/32"]}}
+    # The pair selects the same pods: the metadata Deny alone would cut all their egress.
+    assert deny_metadata["spec"]["namespaceSelector"] == default_deny["spec"]["namespaceSelector"]
+    for name in ("kube-system", "calico-system", "tigera-operator"):
+        assert f'"{name}"' in default_deny["spec"]["namespaceSelector"]
+
+
+def test_default_deny_keeps_dns_and_ends_in_deny() -> None:
+    spec = guardrails()["netpol-lab-default-deny"]["spec"]
+    assert spec["types"] == ["Ingress", "Egress"]
+    assert spec["ingress"] == [{"action": "Deny"}]
+    *allows, last = spec["egress"]
+    assert last == {"action": "Deny"}
+    assert sorted(rule["protocol"] for rule in allows) == ["TCP", "UDP"]
+    for rule in allows:
+        assert rule["action"] == "Allow"
+        assert rule["destination"]["ports"] == [53]
+        assert rule["destination"]["selector"] == 'k8s-app == "kube-dns"'
+
+
+@pytest.mark.skipif(not GNP_SCHEMA.is_file(), reason=f"Calico schemas not found at {SCHEMAS}")
+@pytest.mark.parametrize("name", sorted(guardrails()))
+def test_guardrail_fits_calicos_schema(name: str) -> None:
+    schema = json.loads(GNP_SCHEMA.read_text(encoding="utf-8"))
+    policy = guardrails()[name]
+    assert policy["apiVersion"] == "projectcalico.org/v3"  # served by the Calico API server
+    assert policy["kind"] == "GlobalNetworkPolicy"
+    jsonschema.validate(policy, schema)
+    assert unknown_keys(policy["spec"], schema["properties"]["spec"]) == []
+
+
+@pytest.mark.skipif(not GNP_SCHEMA.is_file(), reason=f"Calico schemas not found at {SCHEMAS}")
+def test_schema_check_catches_a_misspelt_field() -> None:
+    schema = json.loads(GNP_SCHEMA.read_text(encoding="utf-8"))
+    spec = dict(guardrails()["netpol-lab-deny-metadata"]["spec"])
+    spec["egress"] = [{"action": "Deny", "destination": {"net": ["169.254.169.254/32"]}}]
+    assert unknown_keys(spec, schema["properties"]["spec"]) == [".egress[0].destination.net"]
+    spec["egress"] = [{"action": "Block"}]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"spec": spec}, schema)
