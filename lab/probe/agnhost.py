@@ -1,0 +1,125 @@
+"""The probe command lines run inside the lab pods, and what their outcomes mean.
+
+TCP attempts use agnhost's ``connect`` subcommand, which prints exactly one fixed word on
+stderr when it fails (``TIMEOUT``, ``REFUSED``, ``DNS: <err>``, ``UNKNOWN: <err>``,
+``OTHER: <err>``; see test/images/agnhost/connect/connect.go in kubernetes/kubernetes) and
+exits 0 when it connected. Its ``--timeout`` defaults to 0 (no timeout), so it is always
+passed; it does not bound the name lookup, so names are written fully qualified with a
+trailing dot (no search-list expansion) and the exec itself is bounded too.
+
+The DNS lookup uses ``dig`` (bind-tools, installed in the agnhost image) with one try and
+a per-try timeout: exit 0 means a DNS server answered, exit 9 means no server replied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lab.kube import ExecOutcome
+from lab.matrix import Verdict
+
+AGNHOST = "/agnhost"
+DIG = "dig"
+DIG_NO_REPLY = 9  # dig(1): "No reply from server"
+# Overhead allowed on top of a probe's own timeout before the exec counts as hung.
+EXEC_OVERHEAD = 5.0
+# Go's resolver (agnhost) waits 5 s per try and tries twice when DNS is blocked; a lookup
+# is not bounded by --timeout, so a probe by name gets this much longer.
+NAME_RESOLUTION_BUDGET = 10.0
+
+
+@dataclass(frozen=True)
+class Classified:
+    """A verdict and what was seen."""
+
+    verdict: Verdict
+    reason: str
+
+
+def seconds(timeout: float) -> str:
+    """``2s``, ``1.5s``: a Go duration for agnhost's --timeout."""
+    return f"{timeout:g}s"
+
+
+def connect_argv(host: str, port: int, timeout: float) -> tuple[str, ...]:
+    """``/agnhost connect HOST:PORT --timeout=Ns --protocol=tcp``."""
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return (AGNHOST, "connect", address, f"--timeout={seconds(timeout)}", "--protocol=tcp")
+
+
+def dns_argv(name: str, timeout: float) -> tuple[str, ...]:
+    """``dig +time=N +tries=1 +short NAME``: one query, answered within N seconds or given up."""
+    per_try = max(1, round(timeout))  # dig takes whole seconds
+    return (DIG, f"+time={per_try}", "+tries=1", "+short", name)
+
+
+def connect_budget(timeout: float, *, by_name: bool) -> float:
+    """How long the exec of a connect probe may take before it counts as hung."""
+    return timeout + EXEC_OVERHEAD + (NAME_RESOLUTION_BUDGET if by_name else 0.0)
+
+
+def dns_budget(timeout: float) -> float:
+    return max(1, round(timeout)) + EXEC_OVERHEAD
+
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _failed_exec(outcome: ExecOutcome) -> Classified | None:
+    """CHECK_FAILED when the exec itself failed: never a verdict on the flow."""
+    if outcome.exit_code is None or outcome.error:
+        return Classified(Verdict.CHECK_FAILED, outcome.error or "the exec gave no exit status")
+    return None
+
+
+def classify_connect(outcome: ExecOutcome, timeout: float) -> Classified:
+    """The verdict of one ``agnhost connect`` run."""
+    failed = _failed_exec(outcome)
+    if failed:
+        return failed
+    if outcome.exit_code == 0:
+        return Classified(Verdict.ALLOW, "connected")
+    said = _first_line(outcome.stderr)
+    if outcome.exit_code == 1:
+        if said == "TIMEOUT":
+            return Classified(
+                Verdict.DENY, f"no answer within {seconds(timeout)}: blocked (denied packets are dropped)"
+            )
+        if said == "REFUSED":
+            return Classified(Verdict.REFUSED, "connection refused: the packet got through, nothing listened")
+        if said.startswith("DNS:"):
+            return Classified(Verdict.DNS_FAIL, f"the name did not resolve ({said[4:].strip()})")
+        if said.startswith(("UNKNOWN:", "OTHER:")):
+            # no route to host, network unreachable, bad arguments: proves nothing about a policy
+            return Classified(Verdict.INCONCLUSIVE, f"agnhost: {said}")
+    text = said or _first_line(outcome.stdout) or "no output"
+    return Classified(
+        Verdict.CHECK_FAILED, f"unexpected result of agnhost connect (exit {outcome.exit_code}): {text}"
+    )
+
+
+def classify_dns(outcome: ExecOutcome, timeout: float) -> Classified:
+    """The verdict of one ``dig`` lookup: ALLOW when a DNS server answered, DENY when none did."""
+    failed = _failed_exec(outcome)
+    if failed:
+        return failed
+    answer = [line.strip() for line in outcome.stdout.splitlines() if line.strip()]
+    if outcome.exit_code == 0:
+        if answer and not answer[0].startswith(";;"):
+            return Classified(Verdict.ALLOW, f"resolved to {', '.join(answer)}")
+        return Classified(Verdict.ALLOW, "a DNS server answered, but the name has no address")
+    said = _first_line(outcome.stdout) or _first_line(outcome.stderr)
+    everything = f"{outcome.stdout}\n{outcome.stderr}"
+    # bind 9.16 says "connection timed out; no servers could be reached", 9.18+
+    # "communications error to ...: timed out": both name a timeout
+    if outcome.exit_code == DIG_NO_REPLY and "timed out" in everything:
+        return Classified(Verdict.DENY, f"no DNS answer within {seconds(max(1, round(timeout)))}: blocked")
+    if outcome.exit_code == DIG_NO_REPLY:
+        return Classified(Verdict.INCONCLUSIVE, f"dig: {said or 'no reply from the DNS server'}")
+    return Classified(
+        Verdict.CHECK_FAILED, f"unexpected result of dig (exit {outcome.exit_code}): {said or 'no output'}"
+    )
