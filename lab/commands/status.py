@@ -1,0 +1,104 @@
+"""Show the lab: nodes (with their slot), the CNI, Calico's components, and each lab pod
+with the node it runs on and its IP (placement decides which flows cross nodes)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rich import box
+from rich.table import Table
+
+from lab import kubeobjects
+from lab.cluster import CNI_LABEL, Cluster
+from lab.env import Environment, ExitStatus
+from lab.pins import PART_OF_LABEL
+from lab.runner import Runner, ShRunner
+from lab.scenario import SLOT_LABEL
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--kubeconfig", help="kubeconfig file to use (default: $KUBECONFIG or ~/.kube/config)"
+    )
+
+
+def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
+    runner = ShRunner(env.stdout, env=env.env, cwd=env.root)
+    return show(env, runner, Cluster(runner, kubeconfig=args.kubeconfig))
+
+
+def _get(runner: Runner, argv: list[str]) -> list[dict[str, Any]] | None:
+    result = runner.run(argv, timeout=30)
+    return kubeobjects.items(result.stdout) if result.ok else None
+
+
+def _table(*columns: str) -> Table:
+    table = Table(box=box.SIMPLE, pad_edge=False, show_edge=False)
+    for column in columns:
+        table.add_column(column)
+    return table
+
+
+def show(env: Environment, runner: Runner, cluster: Cluster, *, check_exists: bool = True) -> ExitStatus:
+    """Print the lab's state; ERROR with the fix when there is no lab."""
+    if check_exists and not cluster.exists():
+        return env.fail(f"there is no lab cluster {cluster.name}: create it with `make lab-up`")
+    console = env.console()
+    nodes = cluster.nodes()
+    slot_of = {kubeobjects.name(n): kubeobjects.labels(n).get(SLOT_LABEL, "") for n in nodes}
+    cnis = {kubeobjects.labels(n).get(CNI_LABEL, "?") for n in nodes}
+    cni = cnis.pop() if len(cnis) == 1 else "?"
+
+    table = _table("NODE", "ROLE", "SLOT", "READY", "INTERNAL-IP")
+    for node in nodes:
+        role = (
+            "control-plane"
+            if "node-role.kubernetes.io/control-plane" in kubeobjects.labels(node)
+            else "worker"
+        )
+        ready = "yes" if kubeobjects.node_ready(node) else f"no ({kubeobjects.node_problem(node)})"
+        name = kubeobjects.name(node)
+        table.add_row(name, role, slot_of.get(name) or "-", ready, kubeobjects.node_internal_ip(node))
+    console.print(f"Cluster {cluster.name} (context {cluster.context}), CNI {cni}")
+    console.print(table)
+
+    if cni == "calico":
+        statuses = _get(runner, cluster.kubectl("get", "tigerastatus", "-o", "json"))
+        calico = _table("CALICO", "AVAILABLE", "PROGRESSING", "DEGRADED", "MESSAGE")
+        for status in statuses or []:
+            flags = [
+                "yes" if kubeobjects.condition_true(status, kind) else "no"
+                for kind in ("Available", "Progressing", "Degraded")
+            ]
+            messages = [
+                str(c.get("message"))
+                for c in status.get("status", {}).get("conditions") or []
+                if c.get("message")
+            ]
+            calico.add_row(kubeobjects.name(status), *flags, messages[0] if messages else "")
+        if statuses is None:
+            console.print("Calico: no tigerastatus yet (the operator is not running)")
+        else:
+            console.print(calico)
+
+    selector = "=".join(PART_OF_LABEL)
+    pods = _get(runner, cluster.kubectl("get", "pods", "-A", "-l", selector, "-o", "json")) or []
+    table = _table("NAMESPACE", "POD", "ROLE", "READY", "NODE", "SLOT", "IP")
+    for pod in sorted(pods, key=lambda p: (kubeobjects.namespace(p), kubeobjects.name(p))):
+        node_name = str(pod.get("spec", {}).get("nodeName") or "")
+        ready = "yes" if kubeobjects.pod_ready(pod) else f"no ({kubeobjects.pod_problem(pod)})"
+        table.add_row(
+            kubeobjects.namespace(pod),
+            kubeobjects.name(pod),
+            kubeobjects.labels(pod).get("role", ""),
+            ready,
+            node_name or "-",
+            slot_of.get(node_name) or "-",
+            pod.get("status", {}).get("podIP") or "-",
+        )
+    if pods:
+        console.print(table)
+    else:
+        console.print("Workloads: none yet (`make lab-up` deploys them)")
+    return ExitStatus.SUCCESS
