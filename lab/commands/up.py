@@ -101,13 +101,13 @@ AFTER_WORKLOADS_READY: list[Callable[[UpContext], None]] = []
 def check_prerequisites(ctx: UpContext) -> None:
     findings = doctor.run_checks(ctx.runner, system=ctx.system, proc=ctx.proc, cluster=False)
     failed = doctor.failures(findings)
-    for finding in findings:
-        if finding.level is doctor.Level.WARN:
-            ctx.env.err(f"warning: {finding.check}: {finding.message}")
-    if failed:
+    if failed:  # only what stops the build; `netpol-lab doctor` shows the warnings too
         for finding in failed[:-1]:
             ctx.env.err(f"error: {finding.message}")
         raise LabError(failed[-1].message, ExitStatus.MISSING_PREREQUISITE)
+    for finding in findings:
+        if finding.level is doctor.Level.WARN:
+            ctx.env.err(f"warning: {finding.check}: {finding.message}")
 
 
 def fetch_calico(ctx: UpContext) -> None:

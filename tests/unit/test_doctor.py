@@ -1,0 +1,138 @@
+"""doctor: one line per problem with its fix; missing Docker, kind or kubectl is fatal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab import doctor
+from lab.commands import doctor as doctor_command
+from lab.env import ExitStatus
+from lab.runner import Result
+from tests.fakes import RecordingRunner, captured_env, errors, output
+from tests.unit.fakebin.tools import install
+from tests.unit.lab_world import World
+
+
+def proc_folder(
+    tmp_path: Path, watches: int = 524288, instances: int = 512, available_kib: int = 8 << 20
+) -> Path:
+    inotify = tmp_path / "proc" / "sys" / "fs" / "inotify"
+    inotify.mkdir(parents=True)
+    (inotify / "max_user_watches").write_text(f"{watches}\n")
+    (inotify / "max_user_instances").write_text(f"{instances}\n")
+    (tmp_path / "proc" / "meminfo").write_text(f"MemTotal: 16000000 kB\nMemAvailable: {available_kib} kB\n")
+    return tmp_path / "proc"
+
+
+def findings(world: World, tmp_path: Path, **proc: int) -> dict[str, doctor.Finding]:
+    found = doctor.run_checks(world.runner(), system="Linux", proc=proc_folder(tmp_path, **proc))
+    return {f.check: f for f in found}
+
+
+def test_a_healthy_machine_passes(tmp_path: Path) -> None:
+    found = findings(World(), tmp_path)
+    assert {name: f.level for name, f in found.items()} == {
+        "docker": doctor.Level.OK,
+        "kind": doctor.Level.OK,
+        "kubectl": doctor.Level.OK,
+        "inotify": doctor.Level.OK,
+        "memory": doctor.Level.OK,
+        "cluster": doctor.Level.INFO,
+    }
+    assert "does not exist yet" in found["cluster"].message
+    assert "netpol-lab exists" in findings(World(cluster_exists=True), tmp_path / "2")["cluster"].message
+
+
+def test_docker_daemon_down(tmp_path: Path) -> None:
+    found = findings(World(docker=False), tmp_path)["docker"]
+    assert found.level is doctor.Level.FAIL
+    assert "daemon is not reachable" in found.message
+    assert "Is the docker daemon running?" in found.message
+    assert "start Docker" in found.message
+
+
+def test_docker_not_installed() -> None:
+    runner = RecordingRunner()
+    runner.script["docker"] = Result(("docker",), 127, not_found=True)
+    found, info = doctor.check_docker(runner)
+    assert found.level is doctor.Level.FAIL and info is None
+    assert (
+        "Docker is not installed" in found.message and "https://docs.docker.com/get-docker/" in found.message
+    )
+
+
+def test_docker_permission_denied() -> None:
+    runner = RecordingRunner()
+    runner.answer(
+        "docker info", 1, "{}", "permission denied while trying to connect to the Docker daemon socket"
+    )
+    found, _ = doctor.check_docker(runner)
+    assert "usermod -aG docker" in found.message
+
+
+@pytest.mark.parametrize("tool", ["kind", "kubectl"])
+def test_missing_tools_point_at_make_tools(tool: str) -> None:
+    runner = RecordingRunner()
+    runner.script[tool] = Result((tool,), 127, not_found=True)
+    found = doctor.check_kind(runner) if tool == "kind" else doctor.check_kubectl(runner)
+    assert found.level is doctor.Level.FAIL
+    assert found.line == f"FAIL {tool}: {tool} is not installed: {doctor.TOOLS_FIX}"
+
+
+def test_old_kind_and_kubectl_are_refused(tmp_path: Path) -> None:
+    found = findings(World(kind_version="v0.27.0", kubectl_version="v1.32.4-dispatcher"), tmp_path)
+    assert (
+        found["kind"].level is doctor.Level.FAIL and "v0.27.0 is older than v0.32.0" in found["kind"].message
+    )
+    assert (
+        found["kubectl"].level is doctor.Level.FAIL
+        and "v1.32.4 is older than v1.35.0" in found["kubectl"].message
+    )
+    assert "cluster" not in found  # kind is unusable, so whether the cluster exists is unknown
+
+
+def test_low_inotify_limits_warn_with_the_sysctl_fix(tmp_path: Path) -> None:
+    found = findings(World(), tmp_path, watches=8192, instances=128)["inotify"]
+    assert found.level is doctor.Level.WARN
+    assert "max_user_watches=8192, max_user_instances=128" in found.message
+    assert "sudo sysctl fs.inotify.max_user_watches=524288 fs.inotify.max_user_instances=512" in found.message
+
+
+def test_inotify_is_not_checked_off_linux(tmp_path: Path) -> None:
+    assert doctor.check_inotify("Darwin", proc_folder(tmp_path, watches=1)) is None
+
+
+def test_little_memory_warns(tmp_path: Path) -> None:
+    found = findings(World(), tmp_path, available_kib=1 << 20)["memory"]
+    assert found.level is doctor.Level.WARN and "only 1.0 GiB free" in found.message
+    small = doctor.DockerInfo("28", 2 << 30)
+    warned = doctor.check_memory(small, "Darwin", tmp_path)
+    assert warned is not None and "Docker has 2.0 GiB" in warned.message and "--no-flow-ui" in warned.message
+
+
+def test_the_command_prints_every_line_and_exits_4_on_failure(tmp_path: Path) -> None:
+    env = captured_env()
+    status = doctor_command.execute(
+        env, World(docker=False).runner(), system="Linux", proc=proc_folder(tmp_path)
+    )
+    assert status is ExitStatus.MISSING_PREREQUISITE
+    lines = output(env).splitlines()
+    assert lines[0].startswith("FAIL docker: ")
+    assert [line.split()[0] for line in lines] == ["FAIL", "ok", "ok", "ok"]
+    assert "1 problem(s)" in errors(env)
+
+
+def test_the_command_through_fake_executables(tmp_path: Path) -> None:
+    fakes = install(tmp_path)
+    fakes.script(World(kubectl_version="v1.36.1").fake_script())
+    env = captured_env(fakes.env())
+    status = doctor_command.run(None, env)  # type: ignore[arg-type]
+    assert status is ExitStatus.SUCCESS, output(env) + errors(env)
+    assert fakes.lines[:3] == [
+        "docker info --format {{json .}}",
+        "kind version",
+        "kubectl version --client -o json",
+    ]
+    assert "$ docker info --format '{{json .}}'" in output(env)  # echoed as a line one can type
