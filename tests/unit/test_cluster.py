@@ -29,7 +29,8 @@ def test_create_passes_name_config_and_no_wait() -> None:
     runner = RecordingRunner()
     Cluster(runner, kubeconfig="k.yaml").create(".cache/kind-config.rendered.yaml", timeout=100)
     assert runner.lines == [
-        "kind create cluster --name netpol-lab --config .cache/kind-config.rendered.yaml --wait 0s --kubeconfig k.yaml"
+        "kind create cluster --name netpol-lab --config .cache/kind-config.rendered.yaml "
+        "--wait 0s --kubeconfig k.yaml"
     ]
     assert runner.calls[0].timeout == 100
 
