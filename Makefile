@@ -7,10 +7,12 @@ BIN    := $(VENV)/bin
 LAB    := PATH="$(CURDIR)/bin:$$PATH" $(BIN)/netpol-lab
 CNI    ?= calico
 STAGE  ?= seed
+IMAGES ?= lab-images.tar
+KUBECTL := PATH="$(CURDIR)/bin:$$PATH" kubectl --context kind-netpol-lab
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help lab-up lab-down lab-status test e2e lint doctor probe stage-list stage-apply stage-next stage-reset lab-report lab-ui images tools
+.PHONY: help lab-up lab-down lab-status test e2e lint doctor probe stage-list stage-apply stage-next stage-reset lab-report lab-ui images images-save images-load tools
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,6 +38,30 @@ doctor: $(STAMP) ## check Docker, kind, kubectl and host limits
 
 probe: $(STAMP) ## probe every flow and compare with stage $(STAGE)
 	$(LAB) probe --stage $(STAGE)
+
+stage-list: $(STAMP) ## list the workshop stages
+	$(LAB) stage list
+
+stage-apply: $(STAMP) ## apply stage STAGE=N (0-6 or seed) declaratively, then probe
+	$(LAB) stage apply $(STAGE)
+
+stage-next: $(STAMP) ## apply the next stage, then probe
+	$(LAB) stage next
+
+stage-reset: $(STAMP) ## back to stage 0 (no lab policy)
+	$(LAB) stage reset
+
+images-save: $(STAMP) ## pull every lab image and save them to IMAGES=$(IMAGES)
+	$(LAB) images pull
+	$(LAB) images save $(IMAGES)
+
+images-load: $(STAMP) ## load IMAGES=$(IMAGES) into Docker and the lab's nodes
+	$(LAB) images load $(IMAGES)
+
+lab-ui: ## Calico's Whisker flow UI on http://localhost:8081 (Ctrl-C stops it)
+	@$(KUBECTL) get service whisker -n calico-system >/dev/null 2>&1 || { echo "error: no Whisker service in the lab: build it with Calico and its flow UI (make lab-up CNI=calico), then retry"; exit 1; }
+	@echo "Whisker: open http://localhost:8081 (Ctrl-C to stop)"
+	$(KUBECTL) port-forward -n calico-system service/whisker 8081:8081
 
 test: $(STAMP) ## run the offline test suite (no cluster needed)
 	$(BIN)/python -m pytest tests/unit -q
