@@ -1,0 +1,142 @@
+"""Compute the expected verdict of every flow from the policies alone, without probing.
+
+The state comes from the lab's stage manifests (`--stage N`, default `--stage seed`), a file
+saved with `kubectl get namespaces,pods,networkpolicies -A -o yaml` (`--state FILE`), or a
+live cluster (`--from-cluster`). `--output table` prints the lab's matrix when the state holds
+the lab's four workloads, else a pod x (pod:port) matrix; `--output json` prints one flow per
+source pod, destination pod and declared port (loopback included) plus the outside targets:
+{"flows": [{"from", "to", "port", "protocol", "allowed", "reason"}]}.
+
+Examples:
+  netpol-lab expect --stage seed
+  netpol-lab expect --state cluster.yaml --to 10.0.0.5:443 --output json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from lab.env import Environment, ExitStatus
+from lab.matrix import Cell, Matrix, Verdict
+from lab.policy.engine import Engine
+from lab.policy.explain import Explainer
+from lab.policy.lab_matrix import expected_lab_matrix, workload_pod
+from lab.policy.model import ClusterState, ExternalTarget
+from lab.policy.state import add_state_arguments, parse_target, state_from_args
+from lab.report.table import render_matrix
+from lab.scenario import WORKLOADS
+
+MAX_TABLE_ROWS = 40  # beyond this a terminal table helps nobody: say so and point to JSON
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_state_arguments(parser)
+    parser.add_argument(
+        "--to",
+        metavar="IP:PORT[/PROTO]",
+        action="append",
+        default=[],
+        help="also judge every pod's egress to this address (repeatable)",
+    )
+    parser.add_argument(
+        "--output", choices=("table", "json"), default="table", help="table (default) or json"
+    )
+
+
+def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
+    state = state_from_args(args, env)
+    extra = [parse_target(text) for text in args.to]
+    known = {t.key for t in state.targets}
+    state.targets.extend(t for t in extra if t.key not in known)
+    for line in [*state.notes, *(f"warning: {w}" for w in state.warnings)]:
+        env.err(line)
+    if args.output == "json":
+        json.dump({"flows": flows(state)}, env.stdout, indent=1)
+        env.out()
+        return ExitStatus.SUCCESS
+    console = env.console()
+    if is_lab_state(state) and not extra:
+        render_matrix(
+            console, expected_lab_matrix(state, outside=args.outside), title=f"expected: {state.source}"
+        )
+        return ExitStatus.SUCCESS
+    if len(state.pods) > MAX_TABLE_ROWS:
+        env.out(
+            f"{len(state.pods)} pods: too many rows for a readable table; use --output json, "
+            "or `netpol-lab explain FROM TO PORT` for one flow"
+        )
+        return ExitStatus.SUCCESS
+    render_matrix(console, pod_matrix(state), title=f"expected: {state.source}")
+    return ExitStatus.SUCCESS
+
+
+def is_lab_state(state: ClusterState) -> bool:
+    """Whether the state holds the lab's four workloads (then the lab's matrix applies)."""
+    return all(workload_pod(state, w) is not None for w in WORKLOADS)
+
+
+def _destinations(state: ClusterState) -> list[tuple[str, Any, int, str]]:
+    """(column name, pod or target, port, protocol) for every declared port and every outside target."""
+    out: list[tuple[str, Any, int, str]] = []
+    for pod in sorted(state.pods, key=lambda p: p.key):
+        seen = set()
+        for port in pod.ports:
+            if (port.port, port.protocol) not in seen:
+                seen.add((port.port, port.protocol))
+                out.append((f"{pod.key}:{port.port}/{port.protocol}", pod, port.port, port.protocol))
+    for target in state.targets:
+        out.append((target.label or target.key, target, target.port, target.protocol))
+    return out
+
+
+def flows(state: ClusterState) -> list[dict[str, Any]]:
+    """The JSON contract: one flow per source pod x destination (pod, port, protocol) or target."""
+    engine = Engine(state)
+    explainer = Explainer(state)
+    out = []
+    destinations = _destinations(state)
+    for source in sorted(state.pods, key=lambda p: p.key):
+        s = engine.position[source.key]
+        for _, target, port, protocol in destinations:
+            if isinstance(target, ExternalTarget):
+                allowed = engine.ip_allowed(s, target.ip, port, protocol)
+                flow = explainer.flow(source, target.ip, port, protocol)
+            else:
+                allowed = engine.pod_allowed(s, engine.position[target.key], port, protocol)
+                flow = explainer.flow(source, target, port, protocol)
+            if flow.allowed != allowed:  # two independent evaluations; never expected to differ
+                raise RuntimeError(f"engine and explanation disagree on {source.key} -> {flow.target} {port}")
+            out.append(
+                {
+                    "from": source.key,
+                    "to": flow.target,
+                    "port": port,
+                    "protocol": protocol,
+                    "allowed": allowed,
+                    "reason": flow.reason(),
+                }
+            )
+    return out
+
+
+def pod_matrix(state: ClusterState) -> Matrix:
+    """Rows: source pods; columns: every declared pod port and outside target."""
+    engine = Engine(state)
+    matrix = Matrix(title=state.source)
+    destinations = _destinations(state)
+    sources = sorted(state.pods, key=lambda p: p.key)
+    for column, target, port, protocol in destinations:
+        if isinstance(target, ExternalTarget):
+            for source in sources:
+                allowed = engine.ip_allowed(engine.position[source.key], target.ip, port, protocol)
+                matrix.set(source.key, column, Cell(Verdict.ALLOW if allowed else Verdict.DENY))
+            continue
+        d = engine.position[target.key]
+        permitted = engine.allowed_sources(d, port, protocol)
+        for source in sources:
+            s = engine.position[source.key]
+            verdict = Verdict.NOT_JUDGED if s == d else Verdict.ALLOW if permitted >> s & 1 else Verdict.DENY
+            matrix.set(source.key, column, Cell(verdict))
+    return matrix

@@ -1,0 +1,141 @@
+"""The lab's own matrix (rows = scenario.ROWS, columns = scenario.COLUMNS), computed by the engine.
+
+This is what ``probe --expect computed`` compares reality with, and what the stage tables
+are cross-checked against. Each column is judged the way the probe tries it:
+
+* ``<pod>:<port>``: a TCP connection to the pod's IP on that port.
+* ``svc/<name>:<port>``: the probe resolves the Service's name first, so DNS must work
+  (egress to CoreDNS on 53/UDP and CoreDNS's ingress), else ``DNS-FAIL``; then kube-proxy
+  sends the connection to a backing pod on the Service's ``targetPort`` (policies see the
+  pod's port, never the Service's).
+* ``dns``: a lookup, i.e. 53/UDP to CoreDNS (both sides).
+* ``outside`` / ``metadata``: egress to an address outside the pod network.
+* A pod reaching itself (its own pod or Service column) is not judged (``-``).
+"""
+
+from __future__ import annotations
+
+from lab import pins, scenario
+from lab.matrix import Cell, Matrix, Verdict
+from lab.policy.engine import Engine
+from lab.policy.explain import Explanation, explain_flow
+from lab.policy.model import ClusterState, ExternalTarget, Pod, Service
+from lab.policy.state import DNS_LABELS, DNS_NAMESPACE, parse_target
+
+DNS_PORT = 53
+
+
+def workload_pod(state: ClusterState, workload: scenario.Workload) -> Pod | None:
+    """The pod of a lab workload: in its namespace, labelled ``app=<name>``."""
+    for pod in state.pods:
+        if pod.namespace == workload.namespace and pod.labels.get("app") == workload.name:
+            return pod
+    return None
+
+
+def dns_pod(state: ClusterState) -> Pod | None:
+    for pod in state.pods:
+        if pod.namespace == DNS_NAMESPACE and all(pod.labels.get(k) == v for k, v in DNS_LABELS.items()):
+            return pod
+    return None
+
+
+def _service(state: ClusterState, workload: scenario.Workload) -> Service | None:
+    for service in state.services:
+        if service.namespace == workload.namespace and service.name == workload.name:
+            return service
+    return None
+
+
+def _backend(state: ClusterState, service: Service, port: int) -> tuple[Pod, int, str] | None:
+    """A pod behind ``service`` and the pod port a connection to ``port`` lands on."""
+    entry = next((p for p in service.ports if p.port == port), None)
+    if entry is None or service.selector is None:
+        return None
+    selector = service.selector
+    for pod in state.pods:
+        if pod.namespace != service.namespace or any(pod.labels.get(k) != v for k, v in selector.items()):
+            continue
+        if isinstance(entry.target, int):
+            return pod, entry.target, entry.protocol
+        named = [c for c in pod.ports if c.name == entry.target and c.protocol == entry.protocol]
+        if named:
+            return pod, named[0].port, entry.protocol
+    return None
+
+
+def _judged(engine: Engine, flow: Explanation, prefix: str = "") -> Cell:
+    """The engine's verdict with the explanation's reason (the two are written independently)."""
+    source = engine.position[flow.source.key]
+    if flow.destination is not None:
+        allowed = engine.pod_allowed(source, engine.position[flow.destination.key], flow.port, flow.protocol)
+    else:
+        allowed = engine.ip_allowed(source, flow.address, flow.port, flow.protocol)
+    if allowed != flow.allowed:
+        return Cell(Verdict.CHECK_FAILED, "engine and explanation disagree; please report this state")
+    return Cell(Verdict.ALLOW if allowed else Verdict.DENY, prefix + flow.reason())
+
+
+def expected_lab_matrix(
+    state: ClusterState, *, outside: str = pins.OUTSIDE_TARGET, title: str = ""
+) -> Matrix:
+    """The engine's verdict for every cell of the lab's matrix."""
+    matrix = Matrix(title=title or "computed")
+    public = parse_target(outside)
+    targets = {
+        scenario.OUTSIDE_COLUMN: ExternalTarget(public.ip, public.port, public.protocol, "outside"),
+        scenario.METADATA_COLUMN: ExternalTarget(pins.METADATA_IP, 80, "TCP", "metadata"),
+    }
+    coredns = dns_pod(state)
+    engine = Engine(state)
+    for row in scenario.ROWS:
+        source = workload_pod(state, scenario.BY_NAME[row])
+        for column in scenario.COLUMNS:
+            matrix.set(row, column, _cell(engine, source, row, column, coredns, targets))
+    return matrix
+
+
+def _cell(
+    engine: Engine,
+    source: Pod | None,
+    row: str,
+    column: str,
+    coredns: Pod | None,
+    targets: dict[str, ExternalTarget],
+) -> Cell:
+    state = engine.state
+    workload = scenario.column_workload(column)
+    if workload is not None and workload.name == row:
+        return Cell(Verdict.NOT_JUDGED, "a pod reaching itself is not judged")
+    if source is None:
+        return Cell(Verdict.INCONCLUSIVE, f"no pod of workload {row} (with an IP) in this state")
+    if column in targets:
+        target = targets[column]
+        return _judged(engine, explain_flow(state, source, target.ip, target.port, target.protocol))
+    if column == scenario.DNS_COLUMN or column.startswith("svc/"):
+        if coredns is None:
+            return Cell(Verdict.INCONCLUSIVE, "no CoreDNS pod (kube-system, k8s-app=kube-dns) in this state")
+        lookup = explain_flow(state, source, coredns, DNS_PORT, "UDP")
+        dns = _judged(engine, lookup, "DNS lookup (UDP 53 to CoreDNS): ")
+        if column == scenario.DNS_COLUMN or dns.verdict == Verdict.CHECK_FAILED:
+            return dns
+        if dns.verdict == Verdict.DENY:
+            return Cell(Verdict.DNS_FAIL, "the name does not resolve: " + lookup.reason())
+    assert workload is not None
+    port = int(column.rsplit(":", 1)[1])
+    if column.startswith("svc/"):
+        service = _service(state, workload)
+        if service is None:
+            return Cell(
+                Verdict.INCONCLUSIVE, f"no Service {workload.namespace}/{workload.name} in this state"
+            )
+        backend = _backend(state, service, port)
+        if backend is None:
+            return Cell(Verdict.INCONCLUSIVE, f"Service {service.key} has no pod behind port {port}")
+        pod, pod_port, protocol = backend
+        flow = explain_flow(state, source, pod, pod_port, protocol)
+        return _judged(engine, flow, f"via Service {service.key} to {pod.key} port {pod_port}: ")
+    destination = workload_pod(state, workload)
+    if destination is None:
+        return Cell(Verdict.INCONCLUSIVE, f"no pod of workload {workload.name} (with an IP) in this state")
+    return _judged(engine, explain_flow(state, source, destination, port, "TCP"))

@@ -1,0 +1,160 @@
+"""Loading state: saved files (good and bad), the stage model, and a live cluster through the Runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lab.cli import run
+from lab.env import ExitStatus, project_root
+from lab.policy.model import InputError
+from lab.policy.state import find_pod, load_cluster_state, load_stage_state, load_state_file
+from tests.fakes import RecordingRunner, captured_env, errors
+from tests.unit.policy.builders import namespace, pod, policy
+
+HTTP = [("http", 80, "TCP")]
+
+
+def listing(*items: dict) -> dict:
+    return {"apiVersion": "v1", "kind": "List", "items": list(items)}
+
+
+def good_items() -> list[dict]:
+    return [
+        namespace("web"),
+        pod("web/front", "10.0.0.1", {"app": "front"}, HTTP),
+        pod("web/back", "10.0.0.2", {"app": "back"}, HTTP),
+        policy(
+            "web",
+            "back-from-front",
+            {
+                "podSelector": {"matchLabels": {"app": "back"}},
+                "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "front"}}}]}],
+            },
+        ),
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "ignored", "namespace": "web"}},
+    ]
+
+
+def test_yaml_and_json_lists_load(tmp_path: Path) -> None:
+    for name, dump in (("state.yaml", yaml.safe_dump), ("state.json", json.dumps)):
+        path = tmp_path / name
+        path.write_text(dump(listing(*good_items())))
+        state = load_state_file(path)
+        assert [p.key for p in state.pods] == ["web/front", "web/back"]
+        assert [p.key for p in state.policies] == ["web/back-from-front"]
+
+
+@pytest.mark.parametrize(
+    ("items", "text", "needle"),
+    [
+        (None, "kind: List\nitems: [\n", "not valid YAML"),
+        ([namespace("web")], None, "holds no pods"),
+        (
+            [
+                pod("web/a", "10.0.0.1"),
+                policy(
+                    "web",
+                    "bad-cidr",
+                    {"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/33"}}]}]},
+                ),
+            ],
+            None,
+            "NetworkPolicy web/bad-cidr: spec.ingress[0].from[0]: invalid CIDR '10.0.0.0/33'",
+        ),
+        (
+            [
+                pod("web/a", "10.0.0.1"),
+                policy(
+                    "web",
+                    "bad-proto",
+                    {"podSelector": {}, "ingress": [{"ports": [{"port": 80, "protocol": "tcp"}]}]},
+                ),
+            ],
+            None,
+            "NetworkPolicy web/bad-proto: spec.ingress[0].ports[0]: unknown protocol 'tcp'",
+        ),
+    ],
+    ids=["invalid-yaml", "no-pods", "invalid-cidr", "unknown-protocol"],
+)
+def test_bad_input_is_one_line_with_file_and_object(
+    tmp_path: Path, items: list | None, text: str | None, needle: str
+) -> None:
+    path = tmp_path / "state.yaml"
+    path.write_text(text if text is not None else yaml.safe_dump(listing(*(items or []))))
+    with pytest.raises(InputError) as caught:
+        load_state_file(path)
+    assert needle in caught.value.message
+    assert str(path) in caught.value.message
+    assert "\n" not in caught.value.message
+    env = captured_env()
+    status = run(["expect", "--state", str(path)], env)
+    assert status == ExitStatus.USAGE
+    lines = errors(env).strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0]
+
+
+def test_named_port_no_container_declares_warns_and_denies(tmp_path: Path) -> None:
+    items = [
+        *good_items()[:3],
+        policy("web", "ghost", {"podSelector": {}, "ingress": [{"ports": [{"port": "grpc"}]}]}),
+    ]
+    path = tmp_path / "state.yaml"
+    path.write_text(yaml.safe_dump(listing(*items)))
+    env = captured_env()
+    assert run(["expect", "--state", str(path), "--output", "json"], env) == ExitStatus.SUCCESS
+    assert "warning:" in errors(env) and "'grpc'" in errors(env)
+    flows = json.loads(env.stdout.getvalue())["flows"]  # type: ignore[attr-defined]
+    cross = [f for f in flows if f["from"] != f["to"]]
+    assert cross and not any(f["allowed"] for f in cross)
+
+
+def test_stage_model_has_workloads_coredns_targets_and_synthetic_ips() -> None:
+    state = load_stage_state(project_root(), "seed")
+    keys = sorted(p.key for p in state.pods)
+    assert keys == [
+        "backend/backend",
+        "database/database",
+        "frontend/frontend",
+        "kube-system/coredns",
+        "untrusted/untrusted",
+    ]
+    assert all(p.ip and p.ip.startswith("192.168.") for p in state.pods)
+    dns = state.pod("kube-system/coredns")
+    assert dns is not None and {(p.port, p.protocol) for p in dns.ports} >= {(53, "UDP"), (53, "TCP")}
+    assert {t.label for t in state.targets} == {"outside", "metadata"}
+    assert any("synthetic" in note for note in state.notes)
+    assert find_pod(state, "backend/backend").labels["role"] == "backend"
+
+
+def test_from_cluster_reads_through_the_runner_and_parses_the_same() -> None:
+    runner = RecordingRunner(strict=True)
+    runner.answer(
+        "kubectl --context kind-x get namespaces,pods,networkpolicies.networking.k8s.io,services -A -o json",
+        stdout=json.dumps(listing(*good_items())),
+    )
+    state = load_cluster_state(runner, context="kind-x")
+    assert runner.echoed == [
+        "$ kubectl --context kind-x get namespaces,pods,networkpolicies.networking.k8s.io,services -A -o json"
+    ]
+    assert [p.key for p in state.policies] == ["web/back-from-front"]
+
+
+def test_from_cluster_failure_is_one_line() -> None:
+    runner = RecordingRunner()
+    runner.answer(
+        "kubectl get", exit_code=1, stderr="error: context was not found for specified context: nope"
+    )
+    with pytest.raises(Exception) as caught:
+        load_cluster_state(runner)
+    assert "could not read the cluster: error: context was not found" in str(caught.value)
+
+
+def test_find_pod_accepts_a_deployment_name_with_one_pod() -> None:
+    from tests.unit.policy.builders import state_of
+
+    state = state_of([pod("web/back-7c9d-x1", "10.0.0.2", {"app": "back"}), pod("web/front", "10.0.0.1")])
+    assert find_pod(state, "web/back").key == "web/back-7c9d-x1"
