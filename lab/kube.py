@@ -191,26 +191,35 @@ def pick_pod(app: str, pods: Iterable[Any]) -> LabPod | None:
     return candidates[0] if candidates else None
 
 
+def find_pod(clients: KubeClients, namespace: str, app: str) -> LabPod | None:
+    """The running pod labelled ``app=<app>`` in ``namespace``, or None when there is none."""
+    from kubernetes import client as k8s_client
+
+    core = k8s_client.CoreV1Api(clients.api())
+    try:
+        listing = core.list_namespaced_pod(
+            namespace, label_selector=f"app={app}", _request_timeout=API_TIMEOUT
+        )
+    except Exception as error:
+        if getattr(error, "status", None) == 404:
+            return None
+        raise LabError(
+            f"cannot list the pods of namespace {namespace} in context {clients.context} "
+            f"({describe_api_error(error)}): {UP_HINT}",
+            ExitStatus.MISSING_PREREQUISITE,
+        ) from error
+    return pick_pod(app, listing.items or [])
+
+
 def list_lab_pods(clients: KubeClients, apps: Sequence[str]) -> dict[str, LabPod]:
     """One running pod per lab workload (namespace = app name), keyed by workload name.
 
     Raises a ``LabError`` naming the fix when a workload has no running pod.
     """
-    from kubernetes import client as k8s_client
-
-    core = k8s_client.CoreV1Api(clients.api())
     found: dict[str, LabPod] = {}
     missing: list[str] = []
     for app in apps:
-        try:
-            listing = core.list_namespaced_pod(app, label_selector=f"app={app}", _request_timeout=API_TIMEOUT)
-        except Exception as error:
-            raise LabError(
-                f"cannot list the pods of namespace {app} in context {clients.context} "
-                f"({describe_api_error(error)}): {UP_HINT}",
-                ExitStatus.MISSING_PREREQUISITE,
-            ) from error
-        pod = pick_pod(app, listing.items or [])
+        pod = find_pod(clients, app, app)
         if pod is None:
             missing.append(app)
         else:
@@ -403,6 +412,12 @@ def _websocket_exec(
 
     with contextlib.suppress(Exception):  # already closed, or closing a hung stream: best effort
         ws.close(timeout=1)
+    # When the server closed first, websocket-client's close() returns early and leaves the
+    # TCP socket open until garbage collection (one leaked socket per probe, and a server
+    # waiting for the client to hang up): close it now.
+    with contextlib.suppress(Exception):
+        if ws.sock is not None:
+            ws.sock.shutdown()
     if not finished:
         return ExecOutcome(None, stdout, stderr, f"the command did not finish within {timeout:g} s")
     code, why = parse_exec_status(status)

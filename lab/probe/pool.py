@@ -17,9 +17,10 @@ import heapq
 import itertools
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from lab import scenario
 from lab.kube import ExecOutcome, Transport
 from lab.matrix import Cell, Matrix, Verdict, matches
 from lab.probe import agnhost
@@ -112,10 +113,8 @@ def run_probes(
     start within ``retry.retry_for`` seconds of its first. ``on_cell`` sees each final cell.
     """
     retry = retry or RetryPolicy()
-    observed = Matrix(title=title)
-    # keep the display order of the plan, whatever order the results come in
-    for probe in probes:
-        observed.set(probe.row, probe.column, Cell(Verdict.NOT_JUDGED, "not probed yet"))
+    observed = Matrix(rows=_ordered(p.row for p in probes), columns=_ordered(p.column for p in probes))
+    observed.title = title
     if not probes:
         return observed
     schedule = _Schedule([_Job(p) for p in probes], clock)
@@ -163,6 +162,13 @@ def run_probes(
     if failures and all(observed.get(p.row, p.column).verdict == Verdict.CHECK_FAILED for p in probes):
         raise failures[0]
     return observed
+
+
+def _ordered(names: Iterable[str]) -> list[str]:
+    """Unique names, the lab's rows and columns in their display order first (self cells leave gaps)."""
+    known = {name: index for index, name in enumerate((*scenario.ROWS, *scenario.COLUMNS))}
+    unique = list(dict.fromkeys(names))
+    return sorted(unique, key=lambda name: (known.get(name, len(known)), unique.index(name)))
 
 
 def _try_once(transport: Transport, job: _Job, clock: Callable[[], float]) -> Cell:

@@ -11,9 +11,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lab import pins, scenario
-from lab.kube import KubeClients, LabPod, Transport, WebsocketTransport, list_lab_pods
-from lab.matrix import Cell, Matrix
-from lab.probe.controls import apply_controls
+from lab.kube import KubeClients, LabPod, Transport, WebsocketTransport, find_pod, list_lab_pods
+from lab.matrix import Cell, Matrix, restrict
+from lab.probe.controls import (
+    CONTROL_APP,
+    CONTROL_NAMESPACE,
+    CONTROL_ROW,
+    Controls,
+    controls_from_pod,
+    controls_from_row,
+    judge_with_controls,
+    plan_control_probes,
+)
 from lab.probe.pool import DEFAULT_WORKERS, RetryPolicy, run_probes
 from lab.probe.targets import Probe, parse_host_port, plan_probes
 
@@ -29,9 +38,10 @@ class ProbeOptions:
 
 @dataclass(frozen=True)
 class ProbeRun:
-    observed: Matrix
-    pods: dict[str, LabPod]
+    observed: Matrix  # the lab matrix, judged with the controls
+    pods: dict[str, LabPod]  # by row name; "control" when the control pod took part
     probes: list[Probe]
+    controls: Controls
     seconds: float
 
     @property
@@ -56,12 +66,22 @@ def prove(
     on_cell: Callable[[Probe, Cell], None] | None = None,
     title: str = "observed",
 ) -> ProbeRun:
-    """Probe every flow of the lab matrix from inside the pods of ``clients``' cluster."""
+    """Probe every flow of the lab matrix from inside the pods of ``clients``' cluster.
+
+    The control pod's probes (outside, metadata) run in the same pool; without a control pod
+    the ``untrusted`` row serves as control where the expectation lets it.
+    """
     options = options or ProbeOptions()
     started = time.monotonic()
     pods = list_lab_pods(clients, scenario.ROWS)
     probes = plan_probes(pods, outside=options.outside, timeout=options.timeout, kubectl=options.kubectl)
-    observed = run_probes(
+    control = find_pod(clients, CONTROL_NAMESPACE, CONTROL_APP)
+    if control is not None:
+        pods = {**pods, CONTROL_ROW: control}
+        probes += plan_control_probes(
+            control, outside=options.outside, timeout=options.timeout, kubectl=options.kubectl
+        )
+    everything = run_probes(
         probes,
         transport_factory or (lambda: WebsocketTransport(clients)),
         expected=expected,
@@ -70,5 +90,8 @@ def prove(
         on_cell=on_cell,
         title=title,
     )
-    observed = apply_controls(observed, expected)
-    return ProbeRun(observed, pods, probes, time.monotonic() - started)
+    observed = restrict(everything, scenario.ROWS, scenario.COLUMNS)
+    observed.rows, observed.columns = list(scenario.ROWS), list(scenario.COLUMNS)
+    controls = controls_from_pod(everything) if control is not None else controls_from_row(observed, expected)
+    judged = judge_with_controls(observed, controls)
+    return ProbeRun(judged, pods, probes, controls, time.monotonic() - started)

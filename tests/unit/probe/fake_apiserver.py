@@ -149,6 +149,8 @@ class FakeApiServer:
     pods: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     execs: list[Exec] = field(default_factory=list)
+    hung_up: threading.Event = field(default_factory=threading.Event)  # a handler saw the client go
+    subprotocols: list[str] = field(default_factory=lambda: list(SUBPROTOCOLS))
     stop: threading.Event = field(default_factory=threading.Event)
     server: Server | None = None
 
@@ -204,13 +206,14 @@ class FakeApiServer:
         )
         self.execs.append(request)
         self.behaviours[request.pod](conn, request, self.stop)
+        self.hung_up.set()
 
     def start(self) -> FakeApiServer:
         self.server = serve(
             self._handle,
             "127.0.0.1",
             0,
-            subprotocols=SUBPROTOCOLS,  # type: ignore[arg-type]
+            subprotocols=self.subprotocols,  # type: ignore[arg-type]
             process_request=self._process_request,
         )
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

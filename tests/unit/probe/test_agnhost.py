@@ -1,0 +1,137 @@
+"""The probe command lines and the verdict of every outcome agnhost and dig can give."""
+
+from __future__ import annotations
+
+import pytest
+
+from lab.kube import ExecOutcome
+from lab.matrix import Verdict
+from lab.probe import agnhost
+
+
+def test_connect_argv_always_passes_a_timeout_and_tcp() -> None:
+    assert agnhost.connect_argv("10.0.0.5", 80, 2) == (
+        "/agnhost",
+        "connect",
+        "10.0.0.5:80",
+        "--timeout=2s",
+        "--protocol=tcp",
+    )
+    assert agnhost.connect_argv("10.0.0.5", 3306, 1.5)[3] == "--timeout=1.5s"
+
+
+def test_connect_argv_brackets_ipv6() -> None:
+    assert agnhost.connect_argv("fd00::5", 80, 2)[2] == "[fd00::5]:80"
+
+
+def test_dns_argv_is_one_bounded_try() -> None:
+    assert agnhost.dns_argv("kubernetes.default.svc.cluster.local.", 2) == (
+        "dig",
+        "+time=2",
+        "+tries=1",
+        "+short",
+        "kubernetes.default.svc.cluster.local.",
+    )
+    assert agnhost.dns_argv("x.", 0.4)[1] == "+time=1"  # dig takes whole seconds, at least 1
+
+
+def test_names_get_more_time_than_addresses() -> None:
+    by_ip = agnhost.connect_budget(2, by_name=False)
+    by_name = agnhost.connect_budget(2, by_name=True)
+    assert by_ip > 2
+    # Go's resolver gives up after 2 tries of 5 s when DNS is blocked: the exec must outlast it
+    assert by_name >= 2 + 10
+
+
+@pytest.mark.parametrize(
+    ("outcome", "verdict", "reason_part"),
+    [
+        (ExecOutcome(0), Verdict.ALLOW, "connected"),
+        (ExecOutcome(1, stderr="TIMEOUT\n"), Verdict.DENY, "no answer within 2s"),
+        (ExecOutcome(1, stderr="REFUSED\n"), Verdict.REFUSED, "nothing listened"),
+        (
+            ExecOutcome(1, stderr="DNS: lookup backend.backend.svc.cluster.local.: i/o timeout\n"),
+            Verdict.DNS_FAIL,
+            "lookup backend.backend.svc.cluster.local.: i/o timeout",
+        ),
+        (
+            ExecOutcome(1, stderr="UNKNOWN: address 10.0.0.1: missing port in address\n"),
+            Verdict.INCONCLUSIVE,
+            "UNKNOWN: address",
+        ),
+        (
+            ExecOutcome(1, stderr="OTHER: dial tcp 1.1.1.1:443: connect: network is unreachable\n"),
+            Verdict.INCONCLUSIVE,
+            "network is unreachable",
+        ),
+    ],
+    ids=["connected", "timeout", "refused", "dns", "unknown", "other"],
+)
+def test_classify_connect(outcome: ExecOutcome, verdict: Verdict, reason_part: str) -> None:
+    result = agnhost.classify_connect(outcome, 2)
+    assert result.verdict == verdict
+    assert reason_part in result.reason
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        ExecOutcome(None, error="the command did not finish within 7 s"),
+        ExecOutcome(None, error="no exit status received (the exec stream closed before the status frame)"),
+        ExecOutcome(None, error='the command did not run: exec: "/agnhost": executable file not found'),
+        ExecOutcome(None, error="exec could not start: Handshake status 404 Not Found"),
+        ExecOutcome(0, error="an exit code and an error: the error wins"),
+    ],
+)
+def test_a_failed_exec_is_never_a_verdict(outcome: ExecOutcome) -> None:
+    for classify in (agnhost.classify_connect, agnhost.classify_dns):
+        result = classify(outcome, 2)
+        assert result.verdict == Verdict.CHECK_FAILED
+        assert not result.verdict.judged
+        assert outcome.error in result.reason
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        ExecOutcome(1, stderr="TIMEOUTS\n"),  # not the exact word
+        ExecOutcome(1, stderr=""),
+        ExecOutcome(126, stderr="permission denied"),
+        ExecOutcome(137, stderr=""),  # killed (e.g. out of memory)
+        ExecOutcome(2, stderr="TIMEOUT\n"),  # the right word with the wrong exit code
+    ],
+)
+def test_unexpected_connect_results_are_check_failures(outcome: ExecOutcome) -> None:
+    result = agnhost.classify_connect(outcome, 2)
+    assert result.verdict == Verdict.CHECK_FAILED
+    assert f"exit {outcome.exit_code}" in result.reason
+
+
+@pytest.mark.parametrize(
+    ("outcome", "verdict", "reason_part"),
+    [
+        (ExecOutcome(0, stdout="10.96.0.1\n"), Verdict.ALLOW, "resolved to 10.96.0.1"),
+        (ExecOutcome(0, stdout=""), Verdict.ALLOW, "answered"),
+        (
+            ExecOutcome(9, stdout=";; connection timed out; no servers could be reached\n"),
+            Verdict.DENY,
+            "no DNS answer within 2s",
+        ),
+        (  # bind 9.18 wording, on stderr
+            ExecOutcome(9, stderr=";; communications error to 10.96.0.10#53: timed out\n"),
+            Verdict.DENY,
+            "blocked",
+        ),
+        (
+            ExecOutcome(9, stdout=";; communications error to 10.96.0.10#53: connection refused\n"),
+            Verdict.INCONCLUSIVE,
+            "connection refused",
+        ),
+        (ExecOutcome(127, stderr="dig: not found"), Verdict.CHECK_FAILED, "exit 127"),
+    ],
+    ids=["resolved", "nxdomain", "timeout", "timeout-918", "refused", "no-dig"],
+)
+def test_classify_dns(outcome: ExecOutcome, verdict: Verdict, reason_part: str) -> None:
+    result = agnhost.classify_dns(outcome, 2)
+    assert result.verdict == verdict
+    assert reason_part in result.reason

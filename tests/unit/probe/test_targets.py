@@ -1,0 +1,85 @@
+"""What the probes try from each pod: one probe per matrix cell, self cells left out."""
+
+from __future__ import annotations
+
+import pytest
+
+from lab import pins, scenario
+from lab.probe.agnhost import AGNHOST, DIG
+from lab.probe.targets import is_self, parse_host_port, plan_probes
+from tests.unit.probe.fakes import POD_IPS, lab_pods
+
+
+def test_one_probe_per_cell_except_a_pod_reaching_itself() -> None:
+    probes = plan_probes(lab_pods(), timeout=2)
+    cells = {(p.row, p.column) for p in probes}
+    assert len(cells) == len(probes)
+    for row in scenario.ROWS:
+        for column in scenario.COLUMNS:
+            assert ((row, column) in cells) != is_self(row, column), (row, column)
+    # 4 rows x 9 columns, minus 4 pod self cells and 2 Service self cells (backend, database)
+    assert len(probes) == 4 * 9 - 4 - 2
+
+
+def test_self_cells_match_the_stage_tables() -> None:
+    from lab.env import project_root
+    from lab.matrix import Verdict
+    from lab.stages import load_stages
+
+    for stage in load_stages(project_root()):
+        for row, column, cell in stage.expect:
+            assert (cell.verdict == Verdict.NOT_JUDGED) == is_self(row, column), (stage.name, row, column)
+
+
+def test_pod_columns_use_the_pod_ip_and_its_port() -> None:
+    probes = {(p.row, p.column): p for p in plan_probes(lab_pods(), timeout=2)}
+    probe = probes[("frontend", "database:3306")]
+    assert probe.argv == (AGNHOST, "connect", f"{POD_IPS['database']}:3306", "--timeout=2s", "--protocol=tcp")
+    assert probe.source.namespace == "frontend"
+    assert not probe.target.by_name
+
+
+def test_service_columns_use_the_fully_qualified_name() -> None:
+    probes = {(p.row, p.column): p for p in plan_probes(lab_pods(), timeout=2)}
+    probe = probes[("frontend", "svc/backend:80")]
+    assert probe.argv[2] == "backend.backend.svc.cluster.local.:80"
+    assert probe.target.by_name
+    assert probe.budget > probes[("frontend", "backend:80")].budget
+
+
+def test_dns_outside_and_metadata_columns() -> None:
+    probes = {(p.row, p.column): p for p in plan_probes(lab_pods(), outside=("8.8.8.8", 53), timeout=3)}
+    dns = probes[("backend", "dns")]
+    assert dns.argv[0] == DIG and dns.argv[-1] == scenario.DNS_LOOKUP_NAME + "."
+    assert dns.target.is_lookup
+    assert probes[("backend", "outside")].argv[2:4] == ("8.8.8.8:53", "--timeout=3s")
+    assert probes[("backend", "metadata")].argv[2] == f"{pins.METADATA_IP}:80"
+
+
+def test_reproduce_line_is_a_kubectl_exec_into_the_deployment() -> None:
+    probes = {
+        (p.row, p.column): p
+        for p in plan_probes(lab_pods(), timeout=2, kubectl=("kubectl", "--context", "kind-netpol-lab"))
+    }
+    assert probes[("untrusted", "backend:80")].command == (
+        "kubectl --context kind-netpol-lab exec -n untrusted deploy/untrusted -- "
+        f"/agnhost connect {POD_IPS['backend']}:80 --timeout=2s --protocol=tcp"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1.1.1.1:443", ("1.1.1.1", 443)),
+        ("example.com:80", ("example.com", 80)),
+        ("[2606:4700::1]:443", ("2606:4700::1", 443)),
+    ],
+)
+def test_parse_host_port(text: str, expected: tuple[str, int]) -> None:
+    assert parse_host_port(text) == expected
+
+
+@pytest.mark.parametrize("text", ["1.1.1.1", ":443", "1.1.1.1:0", "1.1.1.1:99999", "host:http", "[::1]"])
+def test_parse_host_port_rejects(text: str) -> None:
+    with pytest.raises(ValueError, match="HOST:PORT"):
+        parse_host_port(text)
