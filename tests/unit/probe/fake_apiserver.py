@@ -128,10 +128,14 @@ def drop() -> Behaviour:
 
 
 def pod_object(
-    app: str, *, ip: str, phase: str = "Running", ready: bool = True, name: str = ""
+    app: str, *, ip: str, phase: str = "Running", ready: bool = True, name: str = "", namespace: str = ""
 ) -> dict[str, Any]:
     return {
-        "metadata": {"name": name or f"{app}-5d9c7b-abcde", "namespace": app, "labels": {"app": app}},
+        "metadata": {
+            "name": name or f"{app}-5d9c7b-abcde",
+            "namespace": namespace or app,
+            "labels": {"app": app},
+        },
         "spec": {"nodeName": "netpol-lab-worker", "containers": [{"name": "agnhost", "image": "agnhost"}]},
         "status": {
             "phase": phase,
