@@ -36,8 +36,11 @@ lab-status: $(STAMP) ## show nodes, Calico and where each pod runs
 doctor: $(STAMP) ## check Docker, kind, kubectl and host limits
 	$(LAB) doctor
 
-probe: $(STAMP) ## probe every flow and compare with stage $(STAGE)
-	$(LAB) probe --stage $(STAGE)
+probe: $(STAMP) ## probe every flow, compare with stage STAGE=$(STAGE), save under reports/
+	$(LAB) probe --stage $(STAGE) --save
+
+lab-report: $(STAMP) ## write reports/report.html from the saved probe results
+	$(LAB) report --html reports/report.html
 
 stage-list: $(STAMP) ## list the workshop stages
 	$(LAB) stage list
