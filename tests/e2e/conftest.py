@@ -1,0 +1,210 @@
+"""Live tests against the lab's kind cluster: options, the lab fixture, probe runs, failure details.
+
+Options: ``--kubeconfig FILE`` (default $KUBECONFIG or ~/.kube/config), ``--kube-context NAME``
+(default kind-netpol-lab) and ``--lab-required`` (an absent lab fails instead of skipping,
+for CI). Collecting the tests never touches the cluster: the flows come from the seed
+stage's expectation table. The seed policies are applied and probed once per test run;
+a failing test carries the probe output, the kubectl commands run and the lab's recent
+events. The tests leave the lab at the seed stage.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import yaml
+
+from lab import scenario
+from lab.env import project_root
+from lab.errors import LabError
+from lab.kube import (
+    DEFAULT_CONTEXT,
+    KubeClients,
+    check_reachable,
+    kubeconfig_path,
+    list_lab_pods,
+    recent_events,
+)
+from lab.matrix import Matrix
+from lab.probe.controls import CONTROL_NAMESPACE
+from lab.probe.prove import ProbeOptions, ProbeRun, kubectl_prefix, prove
+from lab.runner import Result, ShRunner
+from lab.stages import SEED_STAGE, STAGE_LABEL, cumulative_documents, load_stages
+
+UP_HINT = "start one with `make lab-up`"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("netpol-lab", "netpol-lab live tests")
+    group.addoption(
+        "--kubeconfig",
+        default=None,
+        metavar="FILE",
+        help="kubeconfig (default: $KUBECONFIG or ~/.kube/config)",
+    )
+    group.addoption(
+        "--kube-context",
+        default=DEFAULT_CONTEXT,
+        metavar="NAME",
+        help=f"kubeconfig context of the lab (default {DEFAULT_CONTEXT})",
+    )
+    group.addoption(
+        "--lab-required", action="store_true", help="fail, instead of skipping, when no lab is reachable (CI)"
+    )
+
+
+def _settings(config: pytest.Config) -> tuple[str | None, str, bool]:
+    return (
+        config.getoption("--kubeconfig"),
+        config.getoption("--kube-context"),
+        bool(config.getoption("--lab-required")),
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    explicit, context, required = _settings(config)
+    when_absent = "fails (--lab-required)" if required else f"skips ({UP_HINT})"
+    return [
+        f"netpol-lab: context {context}, kubeconfig {kubeconfig_path(explicit, os.environ)}; "
+        f"an absent lab {when_absent}"
+    ]
+
+
+@dataclass
+class LiveLab:
+    """The lab under test: API clients, kubectl through the runner, and what to show on failure."""
+
+    clients: KubeClients
+    context: str
+    kubeconfig: str | None
+    log: io.StringIO = field(default_factory=io.StringIO)
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def runner(self) -> ShRunner:
+        return ShRunner(self.log, env=dict(os.environ), cwd=project_root())
+
+    def kubectl(self, *args: str, input: str | None = None) -> Result:
+        argv = [*kubectl_prefix(self.context, self.kubeconfig), *args]
+        result = self.runner.run(argv, input=input, timeout=120)
+        if result.stdout or result.stderr:
+            self.log.write(result.stdout + result.stderr)
+        return result
+
+    def remove_stage_policies(self) -> None:
+        """Delete every policy a stage applied (they carry the stage label)."""
+        selector = f"--selector={STAGE_LABEL}"
+        result = self.kubectl("delete", "networkpolicies", "--all-namespaces", selector, "--ignore-not-found")
+        if not result.ok:
+            pytest.fail(f"could not remove the stage policies: {result.error_line()}", pytrace=False)
+        # Calico's own policies (stage 6) exist only where the Calico API server serves them
+        self.kubectl("delete", "globalnetworkpolicies.projectcalico.org", selector, "--ignore-not-found")
+
+    def apply_one_by_one(self, documents: Sequence[dict[str, Any]]) -> None:
+        """Apply each policy on its own, in the given order."""
+        for document in documents:
+            result = self.kubectl("apply", "-f", "-", input=yaml.safe_dump(document, sort_keys=False))
+            if not result.ok:
+                name = document.get("metadata", {}).get("name")
+                pytest.fail(
+                    f"could not apply {document.get('kind')} {name}: {result.error_line()}", pytrace=False
+                )
+
+    def probe(self, name: str, expected: Matrix) -> ProbeRun:
+        options = ProbeOptions(kubectl=kubectl_prefix(self.context, self.kubeconfig))
+        run = prove(self.clients, expected=expected, options=options, title=name)
+        self.outputs[name] = render(run, expected)
+        return run
+
+    def attachments(self) -> list[tuple[str, str]]:
+        sections = [(f"probe output: {name}", text) for name, text in self.outputs.items()]
+        sections.append(("kubectl commands", self.log.getvalue() or "(none)"))
+        try:
+            events = recent_events(self.clients, [*scenario.LAB_NAMESPACES, CONTROL_NAMESPACE])
+        except LabError as error:
+            events = [error.message]
+        sections.append(("recent events", "\n".join(events) or "(none)"))
+        return sections
+
+
+def render(run: ProbeRun, expected: Matrix) -> str:
+    """The probe's table, wrong cells with their reproduce lines, and the summary, as plain text."""
+    from rich.console import Console
+
+    from lab.report.table import render_differences, render_matrix, summary_line
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=False, no_color=True, width=200, highlight=False)
+    render_matrix(console, run.observed, expected=expected, title=run.observed.title)
+    comparison = expected.compare(run.observed)
+    render_differences(console, comparison)
+    console.print(
+        f"{summary_line(comparison)}; {len(run.probes)} probes in {run.seconds:.1f} s", markup=False
+    )
+    return buffer.getvalue()
+
+
+LAB_KEY = pytest.StashKey[LiveLab]()
+
+
+@pytest.fixture(scope="session")
+def lab(pytestconfig: pytest.Config) -> Iterator[LiveLab]:
+    """The reachable lab, or a skip (a failure with --lab-required) that says how to get one."""
+    explicit, context, required = _settings(pytestconfig)
+    clients = KubeClients(kubeconfig_path(explicit, os.environ), context)
+    try:
+        check_reachable(clients)
+        list_lab_pods(clients, scenario.ROWS)
+    except LabError as error:
+        clients.close()
+        message = f"no reachable lab in context {context}: {error.message}"
+        if "make lab-up" not in message:
+            message += f"; {UP_HINT}"
+        if required:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    live = LiveLab(clients, context, explicit)
+    pytestconfig.stash[LAB_KEY] = live
+    yield live
+    clients.close()
+
+
+def seed_documents() -> list[dict[str, Any]]:
+    return cumulative_documents(load_stages(project_root()), SEED_STAGE)
+
+
+@pytest.fixture(scope="session")
+def seed_run(lab: LiveLab) -> ProbeRun:
+    """The seed policies applied in their usual order, then every flow probed (once per test run)."""
+    from tests.e2e.flows import seed_expectation
+
+    lab.remove_stage_policies()
+    lab.apply_one_by_one(seed_documents())
+    return lab.probe("seed policies applied in order", seed_expectation())
+
+
+@pytest.fixture(scope="session")
+def reverse_run(lab: LiveLab, seed_run: ProbeRun) -> ProbeRun:
+    """The same policies removed and applied again in reverse order, then probed again."""
+    from tests.e2e.flows import seed_expectation
+
+    lab.remove_stage_policies()
+    lab.apply_one_by_one(list(reversed(seed_documents())))
+    return lab.probe("seed policies applied in reverse order", seed_expectation())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    """Attach the probe output, kubectl commands and recent events to a failed test."""
+    report = yield
+    if report.when == "call" and report.failed:
+        live = item.config.stash.get(LAB_KEY, None)
+        if live is not None:
+            for title, text in live.attachments():
+                report.sections.append((title, text))
+    return report
