@@ -2,9 +2,12 @@
 
 The state comes from the lab's stage manifests (`--stage N`, default `--stage seed`), a file
 saved with `kubectl get namespaces,pods,networkpolicies -A -o yaml` (`--state FILE`), or a
-live cluster (`--from-cluster`). `--output table` prints the lab's matrix when the state holds
-the lab's four workloads, else a pod x (pod:port) matrix; `--output json` prints one flow per
-source pod, destination pod and declared port (loopback included) plus the outside targets:
+live cluster (`--from-cluster`). Kubernetes NetworkPolicies are judged in full; Calico's
+projectcalico.org/v3 (Global)NetworkPolicies in the subset the lab uses (order, Allow, Deny,
+Pass, Log, selectors, namespaceSelector, nets/notNets, ports); anything else is refused by name.
+`--output table` prints the lab's matrix when the state holds the lab's four workloads, else a
+pod x (pod:port) matrix; `--output json` prints one flow per source pod, destination pod and
+declared port (loopback included) plus the outside targets:
 {"flows": [{"from", "to", "port", "protocol", "allowed", "reason"}]}.
 
 Examples:

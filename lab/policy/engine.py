@@ -31,6 +31,8 @@ import bisect
 import ipaddress
 from dataclasses import dataclass, field
 
+from lab.policy.calico import KUBERNETES_ORDER, CalicoPolicy, CalicoRule, Entity, protocol_ok
+from lab.policy.calico_selectors import CalicoSelector
 from lab.policy.model import ClusterState, IPBlock, IPNetwork, Peer, Pod, Policy, Rule
 from lab.policy.selectors import LabelIndex, LabelSelector, bits, mask_of
 
@@ -52,6 +54,22 @@ class CompiledRule:
     all_ports: bool
     numeric: tuple[tuple[str, int, int], ...]  # (protocol, first, last)
     named: tuple[tuple[str, str], ...]  # (protocol, port name)
+
+
+@dataclass
+class CompiledCalicoRule:
+    rule: CalicoRule
+    number: int
+    sources: int  # pods the source criteria match
+    destinations: int  # pods the destination criteria match (ports aside)
+
+
+@dataclass
+class CompiledCalico:
+    policy: CalicoPolicy
+    selected: int
+    ingress: list[CompiledCalicoRule] = field(default_factory=list)
+    egress: list[CompiledCalicoRule] = field(default_factory=list)
 
 
 @dataclass
@@ -89,8 +107,14 @@ class Engine:
         )
         self._views: dict[tuple[int, str], tuple[list[int], list[int]]] = {}
         self.policies = [self._compile(policy) for policy in state.policies]
+        self.calico = [self._compile_calico(policy) for policy in state.calico]
         self.ingress_isolated = 0
         self.egress_isolated = 0
+        for calico in self.calico:
+            if calico.policy.affects_ingress:
+                self.ingress_isolated |= calico.selected
+            if calico.policy.affects_egress:
+                self.egress_isolated |= calico.selected
         for compiled in self.policies:
             if compiled.policy.affects_ingress:
                 self.ingress_isolated |= compiled.selected
@@ -186,6 +210,66 @@ class Engine:
             ]
         return compiled
 
+    def _calico_pods(
+        self, selector: CalicoSelector | None, namespaces: CalicoSelector | None, home: str | None
+    ) -> int:
+        result = self.all
+        if namespaces is not None:
+            result = 0
+            for position in bits(namespaces.mask(self._namespaces)):
+                result |= self._namespace_pods.get(self._namespace_names[position], 0)
+        elif selector is not None and home is not None:
+            result = self._namespace_pods.get(home, 0)
+        if selector is not None:
+            result &= selector.mask(self._labels)
+        return result
+
+    def _entity_pods(self, entity: Entity, home: str | None) -> int:
+        result = self._calico_pods(entity.selector, entity.namespace_selector, home)
+        if entity.nets:
+            inside = 0
+            for net in entity.nets:
+                inside |= self._addresses_in(net)
+            result &= inside
+        for net in entity.not_nets:
+            result &= ~self._addresses_in(net)
+        return result
+
+    def _compile_calico(self, policy: CalicoPolicy) -> CompiledCalico:
+        selected = self._calico_pods(policy.selector, policy.namespace_selector, None)
+        if policy.namespace is not None:
+            selected &= self._namespace_pods.get(policy.namespace, 0)
+        compiled = CompiledCalico(policy, selected)
+        for direction, rules in ((INGRESS, policy.ingress), (EGRESS, policy.egress)):
+            target = compiled.ingress if direction == INGRESS else compiled.egress
+            if (direction == INGRESS and not policy.affects_ingress) or (
+                direction == EGRESS and not policy.affects_egress
+            ):
+                continue
+            for number, rule in enumerate(rules):
+                target.append(
+                    CompiledCalicoRule(
+                        rule,
+                        number,
+                        self._entity_pods(rule.source, policy.namespace),
+                        self._entity_pods(rule.destination, policy.namespace),
+                    )
+                )
+        return compiled
+
+    def ordered(self, pod: int, direction: str) -> list[CompiledPolicy | CompiledCalico]:
+        """The policies that select ``pod`` in ``direction``, in Calico's evaluation order."""
+        entries: list[tuple[tuple[float, str], CompiledPolicy | CompiledCalico]] = []
+        wanted = "Ingress" if direction == INGRESS else "Egress"
+        for calico in self.calico:
+            if calico.selected >> pod & 1 and wanted in calico.policy.types:
+                entries.append((calico.policy.sort_key, calico))
+        for compiled in self.policies:
+            if compiled.selected >> pod & 1 and wanted in compiled.policy.types:
+                entries.append(((KUBERNETES_ORDER, "knp." + compiled.policy.key), compiled))
+        entries.sort(key=lambda item: item[0])
+        return [entry for _, entry in entries]
+
     # -- ports ---------------------------------------------------------------------------
 
     def named_port_pods(self, name: str, port: int, protocol: str) -> int:
@@ -199,6 +283,20 @@ class Engine:
                     cached |= 1 << i
             self._named_cache[key] = cached
         return cached
+
+    def calico_ports(self, rule: CalicoRule, port: int, protocol: str) -> int:
+        """Destination pods for which the rule's protocol and destination ports admit (port, protocol)."""
+        if rule.protocol is not None and rule.protocol != protocol:
+            return 0
+        if not rule.destination.ports:
+            return self.all
+        result = 0
+        for entry in rule.destination.ports:
+            if entry.name:
+                result |= self.named_port_pods(entry.name, port, protocol)
+            elif entry.first <= port <= entry.last:
+                return self.all
+        return result
 
     def port_match(self, rule: CompiledRule, port: int, protocol: str) -> int:
         """Destination pods for which ``rule``'s ports admit (port, protocol): all or a subset."""
@@ -219,6 +317,9 @@ class Engine:
         """Per destination pod: (sources its ingress accepts, sources whose egress reaches it)."""
         key = (port, protocol)
         if key in self._views:
+            return self._views[key]
+        if self.calico:
+            self._views[key] = self._ordered_view(port, protocol)
             return self._views[key]
         count = len(self.pods)
         ingress = [0] * count
@@ -254,6 +355,91 @@ class Engine:
         self._views[key] = (ingress, egress)
         return ingress, egress
 
+    def _decide(
+        self,
+        entries: list[CompiledPolicy | CompiledCalico],
+        direction: str,
+        pod: int,
+        port: int,
+        protocol: str,
+    ) -> int:
+        """Calico's ordered evaluation for one pod and direction: the peers that end up allowed.
+
+        Peers are tracked as bitsets: ``undecided`` shrinks as rules decide, first match wins."""
+        if not entries:
+            return self.all
+        undecided = self.all
+        allowed = 0
+        for entry in entries:
+            if isinstance(entry, CompiledPolicy):  # Kubernetes: Allow rules only
+                for rule in entry.ingress if direction == INGRESS else entry.egress:
+                    admitted = self.port_match(rule, port, protocol)
+                    peers = rule.peers if direction == INGRESS and admitted >> pod & 1 else 0
+                    if direction == EGRESS:
+                        peers = rule.peers & admitted
+                    hit = peers & undecided
+                    allowed |= hit
+                    undecided &= ~hit
+                continue
+            for crule in entry.ingress if direction == INGRESS else entry.egress:
+                admitted = self.calico_ports(crule.rule, port, protocol)
+                if direction == INGRESS:
+                    if not (crule.destinations & admitted) >> pod & 1:
+                        continue
+                    hit = crule.sources & undecided
+                else:
+                    if not crule.sources >> pod & 1:
+                        continue
+                    hit = crule.destinations & admitted & undecided
+                if crule.rule.action == "Log" or not hit:
+                    continue
+                if crule.rule.action in ("Allow", "Pass"):  # Pass: the rest of the (last) tier is skipped
+                    allowed |= hit
+                undecided &= ~hit
+            if not undecided:
+                break
+        return allowed  # whatever no rule decided meets the end-of-tier deny
+
+    def _ordered_view(self, port: int, protocol: str) -> tuple[list[int], list[int]]:
+        count = len(self.pods)
+        ingress = [self._decide(self.ordered(d, INGRESS), INGRESS, d, port, protocol) for d in range(count)]
+        egress = [0] * count
+        for s in range(count):
+            bit = 1 << s
+            for d in bits(self._decide(self.ordered(s, EGRESS), EGRESS, s, port, protocol)):
+                egress[d] |= bit
+        return ingress, egress
+
+    def _ordered_ip_allowed(
+        self, source: int, address: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int, protocol: str
+    ) -> bool:
+        entries = self.ordered(source, EGRESS)
+        if not entries:
+            return True
+        for entry in entries:
+            if isinstance(entry, CompiledPolicy):
+                for rule in entry.egress:
+                    if not (
+                        rule.all_ports or any(p == protocol and a <= port <= b for p, a, b in rule.numeric)
+                    ):
+                        continue
+                    if rule.everything or any(block.contains(address) for block in rule.ip_blocks):
+                        return True
+                continue
+            for crule in entry.egress:
+                spec = crule.rule
+                if not protocol_ok(spec, protocol, address) or not crule.sources >> source & 1:
+                    continue
+                target = spec.destination
+                if target.selects_pods_only or not target.address_ok(address):
+                    continue
+                if target.ports and not any(not e.name and e.first <= port <= e.last for e in target.ports):
+                    continue
+                if spec.action == "Log":
+                    continue
+                return spec.action in ("Allow", "Pass")
+        return False
+
     def allowed_sources(self, destination: int, port: int, protocol: str) -> int:
         """Bitset of source pods that may connect to pod ``destination`` on (port, protocol)."""
         ingress, egress = self.view(port, protocol)
@@ -271,9 +457,11 @@ class Engine:
         """Egress from a pod to an address that is no pod (there is no ingress side to judge)."""
         if ip in self.by_ip:
             return self.pod_allowed(source, self.by_ip[ip], port, protocol)
+        address = ipaddress.ip_address(ip)
+        if self.calico:
+            return self._ordered_ip_allowed(source, address, port, protocol)
         if not self.egress_isolated >> source & 1:
             return True
-        address = ipaddress.ip_address(ip)
         for compiled in self.policies:
             if not compiled.selected >> source & 1:
                 continue

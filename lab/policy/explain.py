@@ -12,15 +12,17 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+from lab.policy.calico import KUBERNETES_ORDER, CalicoPolicy, CalicoRule, entity_miss, ports_ok, protocol_ok
 from lab.policy.engine import EGRESS, INGRESS, SELF_REASON
-from lab.policy.model import ClusterState, Peer, Pod, Policy, PolicyPort, Rule
+from lab.policy.model import ClusterState, IPAddress, Peer, Pod, Policy, PolicyPort, Rule
 from lab.policy.selectors import LabelSelector, describe_labels
 
 
 @dataclass(frozen=True)
 class RuleMiss:
-    policy: Policy
+    policy: Any  # Policy or CalicoPolicy
     number: int
     why: str
 
@@ -31,24 +33,44 @@ class Side:
 
     direction: str  # EGRESS or INGRESS
     pod: Pod | None  # None: the destination is an address outside the pod network
-    isolating: list[Policy] = field(default_factory=list)
-    allowed_by: tuple[Policy, int] | None = None
+    isolating: list[Any] = field(default_factory=list)  # Policy, or in Calico order also CalicoPolicy
+    allowed_by: tuple[Any, int] | None = None
+    denied_by: tuple[Any, int] | None = None  # a Calico Deny rule
+    passed_by: tuple[Any, int] | None = None  # a Calico Pass rule: the (last) tier ends, the profile allows
     misses: list[RuleMiss] = field(default_factory=list)
+    ordered: bool = False  # evaluated in Calico's order (Calico policies present)
 
     @property
     def allowed(self) -> bool:
-        return self.pod is None or not self.isolating or self.allowed_by is not None
+        if self.pod is None:
+            return True
+        if self.denied_by is not None:
+            return False
+        return not self.isolating or self.allowed_by is not None or self.passed_by is not None
 
     def summary(self) -> str:
         if self.pod is None:
             return f"{self.direction}: no pod on the receiving side, nothing to judge"
         if not self.isolating:
             return f"{self.direction}: {self.pod.key} is not isolated (no {self.direction} policy selects it)"
-        if self.allowed_by:
-            policy, number = self.allowed_by
-            return f"{self.direction}: allowed by {policy.key} spec.{self.direction}[{number}]"
-        names = ", ".join(p.key for p in self.isolating)
+        for decision, word in (
+            (self.allowed_by, "allowed"),
+            (self.denied_by, "denied"),
+            (self.passed_by, "passed"),
+        ):
+            if decision:
+                policy, number = decision
+                return f"{self.direction}: {word} by {_name(policy)} spec.{self.direction}[{number}]"
+        names = ", ".join(_name(p) for p in self.isolating)
         return f"{self.direction}: {self.pod.key} is isolated by {names} and no rule allows this flow"
+
+
+def _name(policy: Any) -> str:
+    """A policy as participants know it: ``ns/name`` for Kubernetes, kind and name for Calico."""
+    if isinstance(policy, CalicoPolicy):
+        order = "no order" if policy.order is None else f"order {policy.order:g}"
+        return f"{policy.key} ({order})"
+    return str(policy.key)
 
 
 @dataclass
@@ -109,6 +131,8 @@ def _side_lines(side: Side, title: str) -> list[str]:
             f"  not isolated: no NetworkPolicy selects it for {side.direction}, so everything is allowed."
         )
         return out
+    if side.ordered:
+        return out + _ordered_lines(side)
     names = ", ".join(p.key for p in side.isolating)
     out.append(f"  isolated for {side.direction} by {names}: only what a rule allows gets through.")
     if side.allowed_by:
@@ -123,6 +147,38 @@ def _side_lines(side: Side, title: str) -> list[str]:
             f"  {miss.policy.key} rule #{miss.number + 1} (spec.{side.direction}[{miss.number}]): {miss.why}"
         )
     out.append(f"  => no rule allows it: denied on {side.direction}.")
+    return out
+
+
+def _ordered_lines(side: Side) -> list[str]:
+    """Calico's evaluation: the policies in order, the rules tried, the one that decided."""
+    order = ", ".join(
+        _name(p) if isinstance(p, CalicoPolicy) else f"{p.key} (Kubernetes, order 1000)"
+        for p in side.isolating
+    )
+    out = [f"  selected for {side.direction} by, in evaluation order: {order}."]
+    for miss in side.misses:
+        out.append(
+            f"  {_name(miss.policy)} rule #{miss.number + 1} "
+            f"(spec.{side.direction}[{miss.number}]): {miss.why}"
+        )
+    if side.denied_by:
+        policy, number = side.denied_by
+        out.append(
+            f"  => DENY by {_name(policy)}, rule #{number + 1} (spec.{side.direction}[{number}]): "
+            "first match wins."
+        )
+    elif side.passed_by:
+        policy, number = side.passed_by
+        out.append(
+            f"  => PASS by {_name(policy)}, rule #{number + 1}: the rest of the tier is skipped and the "
+            "namespace's profile allows it."
+        )
+    elif side.allowed_by:
+        policy, number = side.allowed_by
+        out.append(f"  => ALLOW by {_name(policy)}, rule #{number + 1} (spec.{side.direction}[{number}]).")
+    else:
+        out.append("  => no rule decided: the tier ends in a deny for a pod that policies select.")
     return out
 
 
@@ -253,6 +309,8 @@ class Explainer:
         port: int,
         protocol: str,
     ) -> Side:
+        if self.state.calico:
+            return self._ordered_side(direction, pod, other, address, destination, port, protocol)
         side = Side(direction, pod, self.isolating(pod, direction))
         for policy in side.isolating:
             for number, rule in enumerate(_rules(policy, direction)):
@@ -268,6 +326,88 @@ class Explainer:
                     return side
                 side.misses.append(RuleMiss(policy, number, why))
         return side
+
+    def ordered(self, pod: Pod, direction: str) -> list[Any]:
+        """Calico and Kubernetes policies selecting ``pod``, in Calico's evaluation order."""
+        wanted = "Ingress" if direction == INGRESS else "Egress"
+        labels = self.state.namespace_labels(pod.namespace)
+        entries: list[tuple[tuple[float, str], Any]] = [
+            (c.sort_key, c) for c in self.state.calico if wanted in c.types and c.selects(pod, labels)
+        ]
+        entries += [((KUBERNETES_ORDER, "knp." + p.key), p) for p in self.isolating(pod, direction)]
+        entries.sort(key=lambda item: item[0])
+        return [policy for _, policy in entries]
+
+    def _ordered_side(
+        self,
+        direction: str,
+        pod: Pod,
+        other: Pod | None,
+        address: str,
+        destination: Pod | None,
+        port: int,
+        protocol: str,
+    ) -> Side:
+        side = Side(direction, pod, self.ordered(pod, direction), ordered=True)
+        source, target = (other, pod) if direction == INGRESS else (pod, other)
+        source_ip = _address(source.ip if source else None)
+        target_ip = _address(destination.ip if destination else address)
+        for policy in side.isolating:
+            if not isinstance(policy, CalicoPolicy):
+                for number, rule in enumerate(_rules(policy, direction)):
+                    why = self._k8s_miss(policy, rule, direction, other, address, destination, port, protocol)
+                    if why is None:
+                        side.allowed_by = (policy, number)
+                        return side
+                    side.misses.append(RuleMiss(policy, number, why))
+                continue
+            for number, crule in enumerate(policy.ingress if direction == INGRESS else policy.egress):
+                why = calico_rule_miss(
+                    self.state,
+                    policy,
+                    crule,
+                    source,
+                    source_ip,
+                    target,
+                    target_ip,
+                    destination,
+                    port,
+                    protocol,
+                )
+                if why is not None:
+                    side.misses.append(RuleMiss(policy, number, why))
+                    continue
+                if crule.action == "Log":
+                    side.misses.append(RuleMiss(policy, number, "matches, but Log only records and goes on"))
+                    continue
+                decision = (policy, number)
+                if crule.action == "Allow":
+                    side.allowed_by = decision
+                elif crule.action == "Deny":
+                    side.denied_by = decision
+                else:
+                    side.passed_by = decision
+                return side
+        return side
+
+    def _k8s_miss(
+        self,
+        policy: Policy,
+        rule: Rule,
+        direction: str,
+        other: Pod | None,
+        address: str,
+        destination: Pod | None,
+        port: int,
+        protocol: str,
+    ) -> str | None:
+        why = port_miss(rule, destination, port, protocol)
+        if why is None and rule.peers:
+            reasons = [peer_miss(self.state, peer, policy, other, address) for peer in rule.peers]
+            if all(r is not None for r in reasons):
+                label = "from" if direction == INGRESS else "to"
+                why = "; ".join(f"{label}[{i}]: {r}" for i, r in enumerate(reasons))
+        return why
 
     def flow(self, source: Pod, target: Pod | str, port: int, protocol: str = "TCP") -> Explanation:
         """Explain source -> target (a pod, or an IP address; a pod's IP counts as that pod)."""
@@ -290,6 +430,39 @@ class Explainer:
         else:
             ingress = self._side(INGRESS, destination, source, source.ip or "", destination, port, protocol)
         return Explanation(source, destination, address, port, protocol, egress, ingress)
+
+
+def _address(text: str | None) -> IPAddress | None:
+    return ipaddress.ip_address(text) if text else None
+
+
+def calico_rule_miss(
+    state: ClusterState,
+    policy: CalicoPolicy,
+    rule: CalicoRule,
+    source: Pod | None,
+    source_ip: IPAddress | None,
+    target: Pod | None,
+    target_ip: IPAddress | None,
+    destination: Pod | None,
+    port: int,
+    protocol: str,
+) -> str | None:
+    """Why a Calico rule does not match the flow (None when it does)."""
+    if not protocol_ok(rule, protocol, target_ip):
+        return f"protocol {rule.protocol}; this connection is {protocol}"
+    for entity, end, ip, role in (
+        (rule.source, source, source_ip, "source"),
+        (rule.destination, target, target_ip, "destination"),
+    ):
+        labels = state.namespace_labels(end.namespace) if end else {}
+        why = entity_miss(entity, end, ip, labels, role, policy.namespace)
+        if why is not None:
+            return why
+    if not ports_ok(rule.destination, destination, port, protocol):
+        ports = ", ".join(p.describe() for p in rule.destination.ports)
+        return f"destination ports {ports}; this connection is {protocol} {port}"
+    return None
 
 
 def explain_flow(

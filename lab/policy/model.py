@@ -11,11 +11,14 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lab.env import ExitStatus
 from lab.errors import LabError
 from lab.policy.selectors import LabelSelector, SelectorError, parse_selector
+
+if TYPE_CHECKING:
+    from lab.policy.calico import CalicoPolicy
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
@@ -181,6 +184,7 @@ class ClusterState:
     warnings: list[str] = field(default_factory=list)
     unaddressed: list[Pod] = field(default_factory=list)  # pods without an IP: reported, not judged
     source: str = ""
+    calico: list[CalicoPolicy] = field(default_factory=list)  # projectcalico.org/v3 policies
 
     def pod(self, key: str) -> Pod | None:
         for pod in self.pods:

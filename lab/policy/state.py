@@ -22,6 +22,7 @@ import yaml
 from lab import pins
 from lab.env import Environment, ExitStatus
 from lab.errors import LabError
+from lab.policy import calico
 from lab.policy.model import (
     NAMESPACE_NAME_LABEL,
     PROTOCOLS,
@@ -95,10 +96,10 @@ def parse_objects(items: Iterable[Any], source: str, *, modelled: bool = False) 
             state.policies.append(parse_policy(obj, source))
         elif kind == "Service":
             state.services.append(parse_service(obj, source))
-        elif api.startswith("projectcalico.org/") and "Policy" in str(kind):
-            state.warnings.append(
-                f"{source}: {object_name(obj)}: Calico policies are not understood here; judged without it"
-            )
+        elif api.startswith("projectcalico.org/") and kind in calico.KINDS:
+            state.calico.append(calico.parse_calico_policy(obj, source))
+        elif api.startswith("projectcalico.org/") and str(kind).endswith("Policy"):
+            raise InputError(f"{source}: {object_name(obj)}: kind {kind} not understood by this evaluator")
     if modelled:
         return state
     if not state.pods:
@@ -296,8 +297,25 @@ def load_cluster_state(
         raise LabError(
             f"kubectl printed something that is not JSON ({error}); check the kubeconfig/context"
         ) from None
+    items: list[Any] = [listing]
+    notes = []
+    extra = runner.run([*base, "get", calico.CLUSTER_KINDS, "-A", "-o", "json"], timeout=60)
+    if extra.ok:
+        try:
+            items.append(json.loads(extra.stdout))
+        except json.JSONDecodeError:
+            raise LabError(
+                "kubectl printed Calico policies that are not JSON; check the kubeconfig/context"
+            ) from None
+    else:
+        notes.append(
+            "note: no Calico policies read (the projectcalico.org/v3 API is not served: "
+            f"{extra.error_line()}); judged on Kubernetes NetworkPolicies only"
+        )
     where = f"cluster {context}" if context else "the cluster"
-    return parse_objects([listing], where)
+    state = parse_objects(items, where)
+    state.notes.extend(notes)
+    return state
 
 
 # -- command-line glue shared by `expect` and `explain` ---------------------------------------

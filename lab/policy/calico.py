@@ -1,0 +1,352 @@
+"""The Calico policy subset the workshop uses: projectcalico.org/v3 GlobalNetworkPolicy and NetworkPolicy.
+
+Semantics (Calico docs, "Get started with Calico network policy" and the policy resource
+reference), for the default tier, which is the only tier understood here:
+
+* The policies that select a pod for a direction are evaluated in ``order``, lowest first
+  (a policy without ``order`` comes last; equal orders by name). Kubernetes NetworkPolicies
+  take part at order 1000 with Allow rules.
+* Within a policy, rules are tried in order: the first whose criteria all match decides:
+  ``Allow`` or ``Deny``; ``Pass`` skips the rest of the tier (this being the last tier, the
+  namespace's profile then allows); ``Log`` records and goes on.
+* If policies selected the pod and none decided, the tier ends in a deny; if none selected
+  it, the traffic is allowed.
+
+Understood fields: ``order``, ``selector``, ``namespaceSelector`` (global policies), ``types``,
+``tier: default``, rules with ``action``, ``protocol``, ``ipVersion``, ``metadata``, and
+``source``/``destination`` with ``selector``, ``namespaceSelector``, ``nets``, ``notNets`` and
+(destination) ``ports``. Anything else is refused with its field named: a verdict computed
+while ignoring a field could be wrong without anyone noticing.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lab.policy.calico_selectors import CalicoSelector, parse_calico_selector
+from lab.policy.model import PROTOCOLS, InputError, IPAddress, IPNetwork, Pod
+from lab.policy.selectors import SelectorError
+
+KINDS = ("GlobalNetworkPolicy", "NetworkPolicy")
+ACTIONS = ("Allow", "Deny", "Pass", "Log")
+KUBERNETES_ORDER = 1000.0  # Kubernetes NetworkPolicies sit at order 1000 in the default tier
+CLUSTER_KINDS = "globalnetworkpolicies.projectcalico.org,networkpolicies.projectcalico.org"
+_PROTOCOL_NUMBERS = {"6": "TCP", "17": "UDP", "132": "SCTP"}
+_OTHER_PROTOCOLS = ("ICMP", "ICMPv6", "UDPLite")
+_SPEC_FIELDS = {"order", "selector", "namespaceSelector", "types", "ingress", "egress", "tier"}
+_RULE_FIELDS = {"action", "protocol", "ipVersion", "metadata", "source", "destination"}
+_ENTITY_FIELDS = {"selector", "namespaceSelector", "nets", "notNets", "ports"}
+
+
+@dataclass(frozen=True)
+class PortRange:
+    first: int
+    last: int
+    name: str = ""  # a named port (resolved on the destination pod); first/last unused then
+
+    def describe(self) -> str:
+        if self.name:
+            return f"port named {self.name!r}"
+        return str(self.first) if self.first == self.last else f"{self.first}:{self.last}"
+
+
+@dataclass(frozen=True)
+class Entity:
+    """``source`` or ``destination`` of a rule; every criterion given must match."""
+
+    selector: CalicoSelector | None = None
+    namespace_selector: CalicoSelector | None = None
+    nets: tuple[IPNetwork, ...] = ()
+    not_nets: tuple[IPNetwork, ...] = ()
+    ports: tuple[PortRange, ...] = ()
+
+    @property
+    def selects_pods_only(self) -> bool:
+        return self.selector is not None or self.namespace_selector is not None
+
+    def address_ok(self, address: IPAddress | None) -> bool:
+        """The nets/notNets criteria against an address (None: no address, fails any nets)."""
+        if self.nets and (address is None or not any(address in net for net in self.nets)):
+            return False
+        return not (self.not_nets and address is not None and any(address in net for net in self.not_nets))
+
+    def describe(self) -> str:
+        parts = []
+        if self.namespace_selector is not None:
+            parts.append(f"namespaceSelector {self.namespace_selector.describe()}")
+        if self.selector is not None:
+            parts.append(f"selector {self.selector.describe()}")
+        if self.nets:
+            parts.append("nets " + ", ".join(map(str, self.nets)))
+        if self.not_nets:
+            parts.append("notNets " + ", ".join(map(str, self.not_nets)))
+        if self.ports:
+            parts.append("ports " + ", ".join(p.describe() for p in self.ports))
+        return " and ".join(parts) or "anything"
+
+
+@dataclass(frozen=True)
+class CalicoRule:
+    action: str
+    protocol: str | None  # None: every protocol; else TCP/UDP/SCTP or another name (matches none of ours)
+    ip_version: int | None
+    source: Entity
+    destination: Entity
+
+
+@dataclass(frozen=True)
+class CalicoPolicy:
+    kind: str  # GlobalNetworkPolicy or NetworkPolicy
+    name: str
+    namespace: str | None  # None for a global policy
+    order: float | None
+    selector: CalicoSelector
+    namespace_selector: CalicoSelector | None
+    types: frozenset[str]
+    ingress: tuple[CalicoRule, ...] = ()
+    egress: tuple[CalicoRule, ...] = ()
+    source: str = ""
+
+    @property
+    def key(self) -> str:
+        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        return f"{self.kind} {where}"
+
+    @property
+    def sort_key(self) -> tuple[float, str]:
+        return (float("inf") if self.order is None else self.order, self.name)
+
+    @property
+    def affects_ingress(self) -> bool:
+        return "Ingress" in self.types
+
+    @property
+    def affects_egress(self) -> bool:
+        return "Egress" in self.types
+
+    def selects(self, pod: Pod, namespace_labels: Mapping[str, str]) -> bool:
+        if self.namespace is not None and pod.namespace != self.namespace:
+            return False
+        if self.namespace_selector is not None and not self.namespace_selector.matches(namespace_labels):
+            return False
+        return self.selector.matches(pod.labels)
+
+
+def _not_understood(where: str, fields: set[str]) -> InputError:
+    names = ", ".join(sorted(fields))
+    return InputError(
+        f"{where}: {names} not understood by this evaluator (it knows the Calico subset the lab uses: "
+        "order, selector, namespaceSelector, types, action Allow/Deny/Pass/Log, protocol, "
+        "source/destination selector, namespaceSelector, nets, notNets, destination ports)"
+    )
+
+
+def _selector(raw: Any, where: str) -> CalicoSelector:
+    if not isinstance(raw, str):
+        raise InputError(f"{where}: a Calico selector is a string such as 'app == \"web\"', not {raw!r}")
+    try:
+        return parse_calico_selector(raw)
+    except SelectorError as error:
+        raise InputError(f"{where}: {error}") from None
+
+
+def _nets(raw: Any, where: str) -> tuple[IPNetwork, ...]:
+    if not isinstance(raw, list):
+        raise InputError(f"{where}: must be a list of CIDRs")
+    try:
+        return tuple(ipaddress.ip_network(str(n), strict=False) for n in raw)
+    except ValueError as error:
+        raise InputError(f"{where}: invalid CIDR ({error})") from None
+
+
+def _ports(raw: Any, where: str) -> tuple[PortRange, ...]:
+    if not isinstance(raw, list):
+        raise InputError(f"{where}: must be a list of ports")
+    out = []
+    for item in raw:
+        if isinstance(item, int):
+            out.append(PortRange(item, item))
+        elif isinstance(item, str) and ":" in item:
+            first, _, last = item.partition(":")
+            if not (first.isdigit() and last.isdigit()) or int(first) > int(last):
+                raise InputError(f"{where}: port range {item!r} must read FIRST:LAST")
+            out.append(PortRange(int(first), int(last)))
+        elif isinstance(item, str) and item.isdigit():
+            out.append(PortRange(int(item), int(item)))
+        elif isinstance(item, str) and item:
+            out.append(PortRange(0, 0, item))
+        else:
+            raise InputError(f"{where}: port {item!r} is neither a number, a range nor a name")
+    return tuple(out)
+
+
+def _entity(raw: Any, where: str, *, source: bool) -> Entity:
+    if raw is None:
+        return Entity()
+    if not isinstance(raw, Mapping):
+        raise InputError(f"{where}: must be a mapping")
+    unknown = set(raw) - _ENTITY_FIELDS
+    if source and "ports" in raw:
+        unknown.add("ports (source ports)")
+    if unknown:
+        raise _not_understood(where, {f"{where.rsplit('.', 1)[-1]}.{u}" for u in unknown})
+    return Entity(
+        _selector(raw["selector"], f"{where}.selector") if "selector" in raw else None,
+        _selector(raw["namespaceSelector"], f"{where}.namespaceSelector")
+        if "namespaceSelector" in raw
+        else None,
+        _nets(raw["nets"], f"{where}.nets") if "nets" in raw else (),
+        _nets(raw["notNets"], f"{where}.notNets") if "notNets" in raw else (),
+        _ports(raw["ports"], f"{where}.ports") if "ports" in raw and not source else (),
+    )
+
+
+def _protocol(raw: Any, where: str) -> str | None:
+    if raw is None:
+        return None
+    text = str(raw)
+    if text.upper() in PROTOCOLS:
+        return text.upper()
+    if text in _PROTOCOL_NUMBERS:
+        return _PROTOCOL_NUMBERS[text]
+    if text in _OTHER_PROTOCOLS or text.isdigit():
+        return text  # a protocol the lab never probes: the rule matches none of its flows
+    raise InputError(f"{where}: unknown protocol {text!r}")
+
+
+def _rule(raw: Any, where: str) -> CalicoRule:
+    if not isinstance(raw, Mapping):
+        raise InputError(f"{where}: a rule must be a mapping")
+    unknown = set(raw) - _RULE_FIELDS
+    if unknown:
+        raise _not_understood(where, unknown)
+    action = raw.get("action")
+    if action not in ACTIONS:
+        raise InputError(f"{where}: action {action!r} must be one of {', '.join(ACTIONS)}")
+    protocol = _protocol(raw.get("protocol"), f"{where}.protocol")
+    destination = _entity(raw.get("destination"), f"{where}.destination", source=False)
+    if destination.ports and protocol not in PROTOCOLS:
+        raise InputError(
+            f"{where}: destination ports need protocol TCP, UDP or SCTP (Calico refuses them otherwise)"
+        )
+    version = raw.get("ipVersion")
+    if version not in (None, 4, 6):
+        raise InputError(f"{where}: ipVersion must be 4 or 6")
+    return CalicoRule(
+        str(action),
+        protocol,
+        version,
+        _entity(raw.get("source"), f"{where}.source", source=True),
+        destination,
+    )
+
+
+def parse_calico_policy(obj: Mapping[str, Any], source: str) -> CalicoPolicy:
+    kind = str(obj.get("kind"))
+    meta = obj.get("metadata") or {}
+    name = str(meta.get("name") or "")
+    if not name:
+        raise InputError(f"{source}: a {kind} without metadata.name")
+    namespace = str(meta.get("namespace") or "default") if kind == "NetworkPolicy" else None
+    where = f"{source}: {kind} {namespace + '/' if namespace else ''}{name}"
+    spec = obj.get("spec")
+    if not isinstance(spec, Mapping):
+        raise InputError(f"{where}: missing spec")
+    unknown = set(spec) - _SPEC_FIELDS
+    if kind == "NetworkPolicy" and "namespaceSelector" in spec:
+        unknown.add("namespaceSelector (only global policies have one)")
+    if unknown:
+        raise _not_understood(where, {f"spec.{u}" for u in unknown})
+    if spec.get("tier", "default") != "default":
+        raise InputError(f"{where}: spec.tier {spec['tier']!r} not understood (only the default tier is)")
+    order = spec.get("order")
+    if order is not None and not isinstance(order, (int, float)):
+        raise InputError(f"{where}: spec.order must be a number")
+    ingress = tuple(_rule(r, f"{where}: spec.ingress[{i}]") for i, r in enumerate(spec.get("ingress") or []))
+    egress = tuple(_rule(r, f"{where}: spec.egress[{i}]") for i, r in enumerate(spec.get("egress") or []))
+    raw_types = spec.get("types")
+    if raw_types:
+        bad = [t for t in raw_types if t not in ("Ingress", "Egress")]
+        if bad:
+            raise InputError(f"{where}: spec.types {bad} (use Ingress, Egress)")
+        types = frozenset(str(t) for t in raw_types)
+    else:
+        # Calico's default: Egress when there are egress rules, Ingress when there are ingress
+        # rules or no egress rules at all.
+        types = frozenset(
+            ({"Ingress"} if ingress or not egress else set()) | ({"Egress"} if egress else set())
+        )
+    return CalicoPolicy(
+        kind,
+        name,
+        namespace,
+        float(order) if order is not None else None,
+        _selector(spec.get("selector", "all()"), f"{where}: spec.selector"),
+        _selector(spec["namespaceSelector"], f"{where}: spec.namespaceSelector")
+        if "namespaceSelector" in spec
+        else None,
+        types,
+        ingress,
+        egress,
+        source,
+    )
+
+
+# -- matching one flow (used by explanations and the engine's address path) ----------------------
+
+
+def protocol_ok(rule: CalicoRule, protocol: str, address: IPAddress | None) -> bool:
+    if rule.protocol is not None and rule.protocol != protocol:
+        return False
+    return rule.ip_version is None or address is None or address.version == rule.ip_version
+
+
+def ports_ok(entity: Entity, destination: Pod | None, port: int, protocol: str) -> bool:
+    if not entity.ports:
+        return True
+    for entry in entity.ports:
+        if entry.name:
+            if destination is not None and any(
+                c.name == entry.name and c.port == port and c.protocol == protocol for c in destination.ports
+            ):
+                return True
+        elif entry.first <= port <= entry.last:
+            return True
+    return False
+
+
+def entity_miss(
+    entity: Entity,
+    end: Pod | None,
+    address: IPAddress | None,
+    namespace_labels: Mapping[str, str],
+    role: str,
+    policy_namespace: str | None,
+) -> str | None:
+    """Why ``entity`` does not match one end of the flow (None when it does).
+
+    In a namespaced policy a ``selector`` without ``namespaceSelector`` means pods of the
+    policy's own namespace; in a global policy, pods of every namespace."""
+    name = end.key if end else str(address)
+    if entity.selects_pods_only and end is None:
+        return f"{role} {entity.describe()} picks pods only; {name} is not a pod"
+    if end is not None:
+        if (
+            entity.selector is not None
+            and entity.namespace_selector is None
+            and policy_namespace is not None
+            and end.namespace != policy_namespace
+        ):
+            return f"{role} selector alone picks pods of namespace '{policy_namespace}' only; {name} is not"
+        if entity.namespace_selector is not None and not entity.namespace_selector.matches(namespace_labels):
+            wanted = entity.namespace_selector.text
+            return f"{role} namespace '{end.namespace}' does not match namespaceSelector {wanted}"
+        if entity.selector is not None and not entity.selector.matches(end.labels):
+            return f"{role} {name} does not match selector {entity.selector.text}"
+    if not entity.address_ok(address):
+        nets = entity.describe()
+        return f"{role} address {address} does not match {nets}"
+    return None
