@@ -77,6 +77,7 @@ def parse_objects(items: Iterable[Any], source: str, *, modelled: bool = False) 
     ``modelled``: the pods come later (the stage model), so neither require them nor finish.
     """
     state = ClusterState(source=source)
+    skipped: list[str] = []
     for obj in _flatten(items):
         kind = obj.get("kind")
         api = str(obj.get("apiVersion", ""))
@@ -88,10 +89,7 @@ def parse_objects(items: Iterable[Any], source: str, *, modelled: bool = False) 
             if governed:
                 state.pods.append(pod)
             else:
-                state.warnings.append(
-                    f"{source}: Pod {pod.key} uses the host network or has finished: "
-                    "NetworkPolicy does not apply to it, skipped"
-                )
+                skipped.append(pod.key)
         elif kind == "NetworkPolicy" and api.startswith("networking.k8s.io/"):
             state.policies.append(parse_policy(obj, source))
         elif kind == "Service":
@@ -100,6 +98,12 @@ def parse_objects(items: Iterable[Any], source: str, *, modelled: bool = False) 
             state.calico.append(calico.parse_calico_policy(obj, source))
         elif api.startswith("projectcalico.org/") and str(kind).endswith("Policy"):
             raise InputError(f"{source}: {object_name(obj)}: kind {kind} not understood by this evaluator")
+    if skipped:  # kube-system on kind has several: one line, not one each
+        shown = ", ".join(skipped[:3]) + (", ..." if len(skipped) > 3 else "")
+        state.notes.append(
+            f"note: {len(skipped)} pod(s) use the host network or have finished; NetworkPolicy does not "
+            f"apply to them, left out ({shown})"
+        )
     if modelled:
         return state
     if not state.pods:

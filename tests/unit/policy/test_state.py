@@ -189,3 +189,15 @@ def test_find_pod_accepts_a_deployment_name_with_one_pod() -> None:
 
     state = state_of([pod("web/back-7c9d-x1", "10.0.0.2", {"app": "back"}), pod("web/front", "10.0.0.1")])
     assert find_pod(state, "web/back").key == "web/back-7c9d-x1"
+
+
+def test_host_network_and_finished_pods_are_left_out_with_one_note() -> None:
+    from tests.unit.policy.builders import state_of
+
+    host = pod("kube-system/etcd", "172.18.0.2")
+    host["spec"]["hostNetwork"] = True
+    done = pod("web/job", "10.0.0.9")
+    done["status"]["phase"] = "Succeeded"
+    state = state_of([host, done, pod("web/front", "10.0.0.1")])
+    assert [p.key for p in state.pods] == ["web/front"]
+    assert len(state.notes) == 1 and "2 pod(s) use the host network or have finished" in state.notes[0]
