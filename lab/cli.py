@@ -81,6 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         env.err("interrupted")
         return int(ExitStatus.INTERRUPTED)
+    except BrokenPipeError:  # the reader went away (`netpol-lab expect | head`): not an error
+        _silence_stdout()
+        return int(ExitStatus.SUCCESS)
     except Exception as error:  # a bug: one line, the traceback only on request
         if os.environ.get("NETPOL_LAB_DEBUG"):
             traceback.print_exc()
@@ -89,6 +92,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "(rerun with NETPOL_LAB_DEBUG=1 for the traceback and report it)"
         )
         return int(ExitStatus.ERROR)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":
