@@ -46,7 +46,9 @@ class ProbeRun:
 
     @property
     def tries(self) -> int:
-        return sum(cell.tries for _, _, cell in self.observed)
+        """Attempts made, the control pod's included."""
+        control = sum(cell.tries for cell in self.controls.cells.values()) if self.controls.row is None else 0
+        return sum(cell.tries for _, _, cell in self.observed) + control
 
 
 def kubectl_prefix(context: str, kubeconfig: str | None = None) -> tuple[str, ...]:
