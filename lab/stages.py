@@ -44,12 +44,6 @@ class Stage:
         first = self.text.splitlines()[0] if self.text else ""
         return first.lstrip("# ").split(":", 1)[-1].strip() or self.slug
 
-    @property
-    def summary(self) -> str:
-        """The first sentence after the title, for `stage list`."""
-        body = " ".join(self.text.split("\n\n", 1)[-1].split())
-        return body.split(". ")[0].rstrip(".") + "." if body else ""
-
     @cached_property
     def expect(self) -> Matrix:
         path = self.path / "expect.txt"

@@ -68,8 +68,20 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
 
 
 def list_stages(env: Environment, stages: Sequence[Stage]) -> ExitStatus:
+    """One line per stage: number, title, its own policies and how many expected cells change."""
+    width = max(len(stage.title) for stage in stages)
+    previous: Stage | None = None
     for stage in stages:
-        env.out(f"{stage.number}  {stage.title}: {stage.summary}")
+        policies = len(stage.documents())
+        changed = len(stage.expect.changed_cells(previous.expect)) if previous else 0
+        change = (
+            ("1 expected cell changes" if changed == 1 else f"{changed} expected cells change")
+            if previous
+            else "baseline"
+        )
+        added = "+1 policy" if policies == 1 else f"+{policies} policies"
+        env.out(f"{stage.number}  {stage.title:<{width}}  {added}, {change}")
+        previous = stage
     return ExitStatus.SUCCESS
 
 
