@@ -320,6 +320,24 @@ ARROW_DASHES = {
 ARROW_WIDTHS = {FlowKind.ALLOWED: 2.5, FlowKind.UNEXPECTED: 4.0, FlowKind.MISSING: 2.5, FlowKind.UNKNOWN: 2.0}
 
 
+def route_flows(plan: Layout, drawn: Sequence[Flow]) -> list[tuple[Flow, Curve, float]]:
+    """Each flow with its arrow and bend; arrows between the same two boxes bend different ways."""
+    used: dict[frozenset[str], set[float]] = {}
+    routed = []
+    for flow in drawn:
+        taken = used.setdefault(frozenset((flow.source, flow.target)), set())
+        forward = flow.source < flow.target  # bends are stored from the smaller name's point of view
+        curve, bend = route(
+            plan.box(flow.source),
+            plan.box(flow.target),
+            plan.obstacles(flow.source, flow.target),
+            {b if forward else -b for b in taken},
+        )
+        taken.add(bend if forward else -bend)
+        routed.append((flow, curve, bend))
+    return routed
+
+
 def _label_spot(
     curve: Curve, bend: float, text: str, placed: list[Box], away: float = 11.0
 ) -> tuple[float, float]:
@@ -400,21 +418,10 @@ def render_svg(result: ProbeResult, ident: str) -> str:
             f'<text x="{_f(box.cx)}" y="{_f(box.y + 22)}" class="pod-name">{escape(title)}</text>'
             f'<text x="{_f(box.cx)}" y="{_f(box.y + 39)}" class="pod-detail">{escape(detail)}</text></g>'
         )
-    used: dict[frozenset[str], set[float]] = {}
     labels = []
     placed: list[Box] = []
     right, bottom = plan.width, plan.height  # grown to hold arrows that bend around the boxes
-    for flow in drawn:
-        pair = frozenset((flow.source, flow.target))
-        taken = used.setdefault(pair, set())
-        forward = flow.source < flow.target  # bends are stored from the smaller name's point of view
-        curve, bend = route(
-            plan.box(flow.source),
-            plan.box(flow.target),
-            plan.obstacles(flow.source, flow.target),
-            {b if forward else -b for b in taken},
-        )
-        taken.add(bend if forward else -bend)
+    for flow, curve, bend in route_flows(plan, drawn):
         for x, y in (curve.at(i / 20) for i in range(21)):
             right, bottom = max(right, x + MARGIN), max(bottom, y + MARGIN)
         colour, dash = ARROW_COLOURS[flow.kind], ARROW_DASHES[flow.kind]

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from lab.matrix import Cell, Verdict
-from lab.report.html import Box, FlowKind, flows, layout, render_html, route
+from lab.report.html import Box, FlowKind, flows, layout, render_html, route, route_flows
 from lab.report.json_report import ProbeResult
 from tests.unit.report.dom import Node, parse
 from tests.unit.report.samples import REPRODUCE, seed_result
@@ -141,17 +141,7 @@ def test_open_cluster_draws_every_pair() -> None:
 def test_arrows_avoid_the_boxes_they_do_not_join() -> None:
     for result in (seed_result(), open_result()):
         plan = layout(result)
-        used: dict[frozenset[str], set[float]] = {}
-        for flow in flows(result):
-            taken = used.setdefault(frozenset((flow.source, flow.target)), set())
-            forward = flow.source < flow.target
-            curve, bend = route(
-                plan.box(flow.source),
-                plan.box(flow.target),
-                plan.obstacles(flow.source, flow.target),
-                {b if forward else -b for b in taken},
-            )
-            taken.add(bend if forward else -bend)
+        for flow, curve, _bend in route_flows(plan, flows(result)):
             for box in plan.obstacles(flow.source, flow.target):
                 assert not any(box.contains(*curve.at(i / 40)) for i in range(1, 40)), flow.words
 
