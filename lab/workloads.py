@@ -1,7 +1,8 @@
-"""Deploy the four workloads: `kubectl apply --server-side -f manifests/workloads/`.
+"""Deploy the four workloads (`kubectl apply --server-side -f manifests/workloads/`), then the
+control pod and the metadata stand-in (`-f manifests/control/ -f manifests/metadata-standin/`).
 
 The manifests name the pinned agnhost image. When NETPOL_LAB_AGNHOST_IMAGE picks
-another one, the folder is rendered once into .cache/workloads/ with the image
+another one, each folder is rendered once into .cache/<folder>/ with the image
 substituted and that folder is applied instead: one apply, no rollout churn from a
 later `kubectl set image`, and the echoed command stays one a participant can type.
 """
@@ -20,19 +21,26 @@ from lab.runner import Runner
 
 WORKLOADS_DIR = Path("manifests") / "workloads"  # relative to the project root
 RENDERED_DIR = Path(".cache") / "workloads"
+# The probes' control pod (outside and metadata cells) and the metadata stand-in (a hostNetwork
+# DaemonSet answering on 169.254.169.254:80 on the workers); see the comments in each manifest.
+CONTROL_DIR = Path("manifests") / "control"
+STANDIN_DIR = Path("manifests") / "metadata-standin"
+CONTROL_NAMESPACE = "netpol-lab-control"
+CONTROL_DEPLOYMENT = "control"
+STANDIN_NAMESPACE = "netpol-lab-metadata"
+STANDIN_DAEMONSET = "metadata-standin"
 
 
-def manifests_folder(root: Path, pins: Pins) -> Path:
+def manifests_folder(root: Path, pins: Pins, folder: Path = WORKLOADS_DIR) -> Path:
     """The folder to apply (relative to ``root``): the committed one, or a copy with another image."""
-    source = root / WORKLOADS_DIR
+    source = root / folder
     files = sorted(source.glob("*.yaml"))
     if not files:
-        raise LabError(
-            f"no workload manifests in {source}: restore them with `git checkout -- {WORKLOADS_DIR}`"
-        )
+        raise LabError(f"no manifests in {source}: restore them with `git checkout -- {folder}`")
     if pins.agnhost_image == pins_module.AGNHOST_IMAGE:
-        return WORKLOADS_DIR
-    target = root / RENDERED_DIR
+        return folder
+    rendered = Path(".cache") / folder.name
+    target = root / rendered
     target.mkdir(parents=True, exist_ok=True)
     for stale in target.glob("*.yaml"):
         stale.unlink()
@@ -43,19 +51,28 @@ def manifests_folder(root: Path, pins: Pins) -> Path:
         (target / path.name).write_text(text.replace(pins_module.AGNHOST_IMAGE, pins.agnhost_image))
     if not found:
         raise LabError(
-            f"NETPOL_LAB_AGNHOST_IMAGE is set but no manifest in {WORKLOADS_DIR} names the pinned image "
-            f"{pins_module.AGNHOST_IMAGE}: restore them with `git checkout -- {WORKLOADS_DIR}`"
+            f"NETPOL_LAB_AGNHOST_IMAGE is set but no manifest in {folder} names the pinned image "
+            f"{pins_module.AGNHOST_IMAGE}: restore them with `git checkout -- {folder}`"
         )
-    return RENDERED_DIR
+    return rendered
 
 
-def deploy(runner: Runner, cluster: Cluster, folder: Path, *, timeout: float) -> None:
-    """Apply every workload manifest in ``folder`` (server-side, so a re-run changes nothing)."""
-    result = runner.run(apply_argv(cluster.kubectl, [f"{folder}/"]), timeout=timeout)
+def deploy(
+    runner: Runner, cluster: Cluster, *folders: Path, timeout: float, what: str = "the workloads"
+) -> None:
+    """Apply every manifest in ``folders`` in one call (server-side, so a re-run changes nothing)."""
+    result = runner.run(apply_argv(cluster.kubectl, [f"{folder}/" for folder in folders]), timeout=timeout)
     if result.ok or result.dry_run:
         return
     if result.timed_out:
         raise LabError(
             f"`{result.command_line}` did not finish in time: rerun `make lab-up`", ExitStatus.TIMEOUT
         )
-    raise LabError(f"could not deploy the workloads: {result.error_line()}: rerun `make lab-up` to carry on")
+    raise LabError(f"could not deploy {what}: {result.error_line()}: rerun `make lab-up` to carry on")
+
+
+def rollout_status_argv(cluster: Cluster, namespace: str, workload: str, seconds: float) -> list[str]:
+    """`kubectl rollout status` of ``workload`` (kind/name), bounded by ``seconds``."""
+    return cluster.kubectl(
+        "rollout", "status", workload, "-n", namespace, f"--timeout={max(1, int(seconds))}s"
+    )

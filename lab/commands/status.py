@@ -1,5 +1,6 @@
-"""Show the lab: nodes (with their slot), the CNI, Calico's components, and each lab pod
-with the node it runs on and its IP (placement decides which flows cross nodes)."""
+"""Show the lab: nodes (with their slot), the CNI, Calico's components, each lab pod with
+the node it runs on and its IP (placement decides which flows cross nodes), and the probes'
+control pod and metadata stand-in."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 from typing import Any
 
 from rich import box
+from rich.console import Console
 from rich.table import Table
 
 from lab import kubeobjects
@@ -14,7 +16,14 @@ from lab.cluster import CNI_LABEL, Cluster
 from lab.env import Environment, ExitStatus
 from lab.pins import PART_OF_LABEL
 from lab.runner import Runner, ShRunner
-from lab.scenario import SLOT_LABEL
+from lab.scenario import LAB_NAMESPACES, SLOT_LABEL
+from lab.workloads import CONTROL_NAMESPACE, STANDIN_NAMESPACE
+
+HELPER_NAMESPACES = {CONTROL_NAMESPACE: "control", STANDIN_NAMESPACE: "metadata stand-in"}
+HELPER_CONSEQUENCES = {
+    CONTROL_NAMESPACE: "the outside and metadata cells are inconclusive until it is",
+    STANDIN_NAMESPACE: "the metadata cells are inconclusive until it is",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,7 +92,9 @@ def show(env: Environment, runner: Runner, cluster: Cluster, *, check_exists: bo
             console.print(calico)
 
     selector = "=".join(PART_OF_LABEL)
-    pods = _get(runner, cluster.kubectl("get", "pods", "-A", "-l", selector, "-o", "json")) or []
+    found = _get(runner, cluster.kubectl("get", "pods", "-A", "-l", selector, "-o", "json")) or []
+    pods = [p for p in found if kubeobjects.namespace(p) in LAB_NAMESPACES]
+    helpers = [p for p in found if kubeobjects.namespace(p) in HELPER_NAMESPACES]
     table = _table("NAMESPACE", "POD", "ROLE", "READY", "NODE", "SLOT", "IP")
     for pod in sorted(pods, key=lambda p: (kubeobjects.namespace(p), kubeobjects.name(p))):
         node_name = str(pod.get("spec", {}).get("nodeName") or "")
@@ -101,4 +112,31 @@ def show(env: Environment, runner: Runner, cluster: Cluster, *, check_exists: bo
         console.print(table)
     else:
         console.print("Workloads: none yet (`make lab-up` deploys them)")
+    for line in _helpers(console, helpers, slot_of):
+        console.print(line)
     return ExitStatus.SUCCESS
+
+
+def _helpers(console: Console, pods: list[dict[str, Any]], slot_of: dict[str, str]) -> list[str]:
+    """The control pod and the metadata stand-in, and what it means when they are not Ready."""
+    if not pods:
+        return ["Control pod and metadata stand-in: none yet (`make lab-up` deploys them)"]
+    table = _table("PROBE HELPER", "POD", "READY", "NODE", "SLOT", "IP")
+    for pod in sorted(pods, key=lambda p: (kubeobjects.namespace(p), kubeobjects.name(p))):
+        node_name = str(pod.get("spec", {}).get("nodeName") or "")
+        ready = "yes" if kubeobjects.pod_ready(pod) else f"no ({kubeobjects.pod_problem(pod)})"
+        table.add_row(
+            HELPER_NAMESPACES[kubeobjects.namespace(pod)],
+            f"{kubeobjects.namespace(pod)}/{kubeobjects.name(pod)}",
+            ready,
+            node_name or "-",
+            slot_of.get(node_name) or "-",
+            pod.get("status", {}).get("podIP") or "-",
+        )
+    console.print(table)
+    notes = []
+    for namespace, consequence in HELPER_CONSEQUENCES.items():
+        mine = [p for p in pods if kubeobjects.namespace(p) == namespace]
+        if not mine or not all(kubeobjects.pod_ready(p) for p in mine):
+            notes.append(f"{HELPER_NAMESPACES[namespace]} not Ready: {consequence}")
+    return notes

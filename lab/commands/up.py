@@ -1,6 +1,8 @@
 """Build the lab, step by step: check this machine, fetch and verify Calico's pinned
-manifests, create the kind cluster (1 control plane, 2 workers), install Calico, wait
-for it, deploy the four workloads and wait until they are Ready.
+manifests, create the kind cluster (1 control plane, 2 workers), load the images Docker
+already has into it, install the network (Calico, kind's kindnet, or the plain network that
+enforces nothing), wait for it, deploy the four workloads, the probes' control pod and the
+metadata stand-in, wait until they are Ready, and check whether NetworkPolicy is enforced.
 
 Safe to rerun: a healthy lab is left as it is, a half-built one is carried on, and a
 cluster of the same name built differently is reported with the command to rebuild
@@ -10,13 +12,14 @@ the whole plan and runs nothing."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab import calico, doctor, waits, workloads
+from lab import calico, doctor, enforcement, images, plain_network, waits, workloads
 from lab import cluster as cluster_module
 from lab.cluster import Cluster, RenderedConfig
 from lab.cni import CNIS, DEFAULT_CNI, Cni, cni_by_name
@@ -30,6 +33,9 @@ from lab.scenario import LAB_NAMESPACES
 
 DEFAULT_TIMEOUT = 900.0  # image pulls for three nodes and Calico on a workshop's wifi
 COMMAND_TIMEOUT = 300.0
+STANDIN_TIMEOUT = 120.0
+ENFORCEMENT_ATTEMPTS = 10  # probes after the deny policy, to give the CNI time to program it
+ENFORCEMENT_INTERVAL = 1.0  # the metadata stand-in is optional: a short wait, then a warning
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +53,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--cni",
         choices=sorted(CNIS),
         default=DEFAULT_CNI,
-        help="network plugin: calico (default; NetworkPolicy and Calico policies) or kindnet (kind's own)",
+        help="network plugin: calico (default; NetworkPolicy and Calico policies), kindnet (kind's own; "
+        "enforces NetworkPolicy) or plain (enforces NO NetworkPolicy: a policy alone does nothing)",
+    )
+    parser.add_argument(
+        "--skip-enforcement-check",
+        dest="enforcement_check",
+        action="store_false",
+        help="do not check with a canary pod whether the cluster enforces NetworkPolicy",
     )
     parser.add_argument(
         "--no-flow-ui",
@@ -80,7 +93,9 @@ class UpContext:
     system: str
     proc: Path
     sleep: Callable[[float], None]
+    enforcement_check: bool = True
     calico_files: list[Path] = field(default_factory=list)
+    enforcement_result: enforcement.EnforcementResult | None = None
 
     @property
     def root(self) -> Path:
@@ -93,9 +108,74 @@ class UpContext:
         waits.wait_all(phases, self.deadline, self.progress, sleep=self.sleep)
 
 
+def check_enforcement(ctx: UpContext) -> None:
+    """Ask a canary pod whether NetworkPolicy is enforced, and say it plainly.
+
+    calico and kindnet must enforce: "does not enforce" fails `up` (the lab would prove
+    nothing). plain must not: its "does not enforce" is the point of that mode and is said
+    loudly, and `up` succeeds. When the check cannot tell (a cluster-wide default deny from
+    stage 6 blocks the canary too, say), that is a warning, never a verdict.
+    """
+    if not ctx.enforcement_check:
+        ctx.env.out("enforcement check skipped (--skip-enforcement-check): `netpol-lab doctor --enforcement`")
+        return
+    if ctx.runner.dry_run:
+        ctx.env.out(
+            "enforcement check: create a canary and a client, wait for them, probe the canary, apply a "
+            f"deny-all-ingress policy, probe again (up to {ENFORCEMENT_ATTEMPTS} times, "
+            f"{ENFORCEMENT_INTERVAL:g}s apart), delete the namespace"
+        )
+    result = enforcement.check_enforcement(
+        ctx.runner,
+        kubectl=ctx.cluster.kubectl,
+        image=ctx.pins.agnhost_image,
+        attempts=ENFORCEMENT_ATTEMPTS,
+        interval=ENFORCEMENT_INTERVAL,
+        sleep=ctx.sleep,
+    )
+    if ctx.runner.dry_run:
+        return
+    ctx.enforcement_result = result
+    cni = ctx.cni
+    if result.verdict == enforcement.Enforcement.UNKNOWN:
+        ctx.env.err(f"warning: {result.message}; check again later with `netpol-lab doctor --enforcement`")
+    elif result.verdict == enforcement.Enforcement.ENFORCES:
+        ctx.env.out(result.message)
+        if not cni.enforces_network_policy:
+            ctx.env.err(
+                f"warning: CNI {cni.name} was not expected to enforce NetworkPolicy, yet it did: "
+                "the trap will not show; is another policy engine running?"
+            )
+    elif cni.enforces_network_policy:
+        raise LabError(
+            f"this cluster (CNI {cni.name}) does NOT enforce NetworkPolicy: the canary still answered "
+            f"after a deny-all-ingress policy ({result.attempts} tries; last: `{result.probe_line}`). "
+            f"The lab would prove nothing: rebuild it with `{cluster_module.RECREATE}`"
+            + (f" CNI={cni.name}" if cni.name != DEFAULT_CNI else ""),
+            ExitStatus.MISMATCH,
+        )
+    else:
+        for line in not_enforced_banner(cni, result):
+            ctx.env.out(line)
+
+
+def not_enforced_banner(cni: Cni, result: enforcement.EnforcementResult) -> list[str]:
+    """The loud lines for a lab built not to enforce NetworkPolicy."""
+    rule = "!" * 78
+    return [
+        rule,
+        f"!!! NetworkPolicy is NOT enforced in this lab (CNI {cni.name}), as intended for this mode.",
+        f"!!! The check: a deny-all-ingress policy was applied and the canary still answered "
+        f"{result.attempts} times.",
+        "!!! Policies you apply are stored by the API server and change nothing: every probe says ALLOW.",
+        f"!!! For a lab that enforces them: {cluster_module.RECREATE}",
+        rule,
+    ]
+
+
 # Steps that need the workloads Ready run here, in order, before the summary; each may raise
-# LabError. The enforcement check (lab/enforcement.py) belongs in this list.
-AFTER_WORKLOADS_READY: list[Callable[[UpContext], None]] = []
+# LabError.
+AFTER_WORKLOADS_READY: list[Callable[[UpContext], None]] = [check_enforcement]
 
 
 def check_prerequisites(ctx: UpContext) -> None:
@@ -141,17 +221,51 @@ def _write_rendered(ctx: UpContext, rendered: RenderedConfig) -> str:
     return str(cluster_module.RENDERED_CONFIG)
 
 
-def install_calico(ctx: UpContext) -> None:
+def preload_images(ctx: UpContext) -> None:
+    """Load into the nodes the lab images Docker already has (`netpol-lab images load`), so the
+    nodes need not pull them; anything that goes wrong here is a warning: the nodes pull instead."""
+    pins = ctx.pins
     if not ctx.cni.installs_calico:
+        # No Calico images without Calico. The operator slot takes the node image, which
+        # preload_local_images always skips (the nodes already run it).
+        pins = dataclasses.replace(pins, calico_images=(), operator_image=pins.node_image)
+    try:
+        loaded = images.preload_local_images(ctx.runner, ctx.cluster.name, pins)
+    except LabError as error:
+        ctx.env.err(f"warning: could not preload images from Docker ({error.message}); the nodes pull them")
         return
-    calico.install(
-        ctx.runner,
-        ctx.cluster.kubectl,
-        ctx.calico_files,
-        root=ctx.root,
-        flow_ui=ctx.flow_ui,
-        timeout=ctx.timeout(),
-    )
+    if ctx.runner.dry_run:
+        return
+    if loaded:
+        ctx.env.out(f"{len(loaded)} image(s) from Docker are in the nodes: " + ", ".join(loaded))
+    else:
+        ctx.env.out(
+            "Docker holds none of the lab's images: the nodes pull them (`netpol-lab images` helps offline)"
+        )
+
+
+def install_network(ctx: UpContext) -> None:
+    if ctx.cni.installs_calico:
+        calico.install(
+            ctx.runner,
+            ctx.cluster.kubectl,
+            ctx.calico_files,
+            root=ctx.root,
+            flow_ui=ctx.flow_ui,
+            timeout=ctx.timeout(),
+        )
+    elif ctx.cni.wired_by_lab:
+        ctx.wait(
+            plain_network.pod_cidrs_phase(ctx.runner, ctx.cluster.kubectl, cluster_module.EXPECTED_NODES)
+        )
+        if ctx.runner.dry_run:
+            ctx.env.out("plain network: the <...> values are read from `kubectl get nodes -o json`")
+            nodes = plain_network.planned_nodes(ctx.cluster.name)
+        else:
+            nodes = plain_network.node_networks(ctx.cluster.nodes())
+        plain_network.wire(ctx.runner, nodes, ctx.cni.pod_subnet, ctx.env.out)
+    else:
+        ctx.env.out(f"CNI {ctx.cni.name}: kind installed it with the cluster")
 
 
 def wait_for_network(ctx: UpContext) -> None:
@@ -175,13 +289,68 @@ def deploy_workloads(ctx: UpContext) -> None:
     workloads.deploy(ctx.runner, ctx.cluster, folder, timeout=ctx.timeout())
 
 
+# The four workloads carry a role label; the control pod, the stand-in and the canary do not.
+WORKLOAD_SELECTOR = "=".join(PART_OF_LABEL) + ",role"
+
+
 def wait_for_workloads(ctx: UpContext) -> None:
-    selector = "=".join(PART_OF_LABEL)
     ctx.wait(
         waits.pods_phase(
-            ctx.runner, ctx.cluster.kubectl, "lab pods Ready", selector, namespaces=LAB_NAMESPACES
+            ctx.runner, ctx.cluster.kubectl, "lab pods Ready", WORKLOAD_SELECTOR, namespaces=LAB_NAMESPACES
         )
     )
+
+
+def deploy_control_and_standin(ctx: UpContext) -> None:
+    folders = [
+        workloads.manifests_folder(ctx.root, ctx.pins, f)
+        for f in (workloads.CONTROL_DIR, workloads.STANDIN_DIR)
+    ]
+    workloads.deploy(
+        ctx.runner,
+        ctx.cluster,
+        *folders,
+        timeout=ctx.timeout(),
+        what="the control pod and the metadata stand-in",
+    )
+
+
+def wait_for_control_and_standin(ctx: UpContext) -> None:
+    """The control must be Ready (it decides the outside and metadata cells); the stand-in may
+    lag: without it the metadata cells are inconclusive, which the probes say, so only warn."""
+    control = ctx.runner.run(
+        workloads.rollout_status_argv(
+            ctx.cluster,
+            workloads.CONTROL_NAMESPACE,
+            f"deployment/{workloads.CONTROL_DEPLOYMENT}",
+            ctx.timeout(),
+        ),
+        timeout=ctx.timeout() + 30,
+        stream=True,
+    )
+    if not (control.ok or control.dry_run):
+        raise LabError(
+            f"the control pod is not Ready ({control.error_line()}): "
+            f"`kubectl --context {ctx.cluster.context} -n {workloads.CONTROL_NAMESPACE} describe pods`; "
+            "rerun `make lab-up` to carry on",
+            ExitStatus.TIMEOUT
+            if control.timed_out or "timed out" in control.error_line()
+            else ExitStatus.ERROR,
+        )
+    seconds = ctx.timeout(STANDIN_TIMEOUT)
+    standin = ctx.runner.run(
+        workloads.rollout_status_argv(
+            ctx.cluster, workloads.STANDIN_NAMESPACE, f"daemonset/{workloads.STANDIN_DAEMONSET}", seconds
+        ),
+        timeout=seconds + 30,
+        stream=True,
+    )
+    if not (standin.ok or standin.dry_run):
+        ctx.env.err(
+            f"warning: the metadata stand-in is not Ready ({standin.error_line()}): the metadata cells "
+            "will be inconclusive until it is; see "
+            f"`kubectl --context {ctx.cluster.context} -n {workloads.STANDIN_NAMESPACE} describe pods`"
+        )
 
 
 def after_workloads_ready(ctx: UpContext) -> None:
@@ -194,7 +363,15 @@ def summary(ctx: UpContext) -> None:
         ctx.env.out("dry run: nothing was run")
         return
     status.show(ctx.env, ctx.runner, ctx.cluster, check_exists=False)
-    ctx.env.out(f"The lab is ready (CNI {ctx.cni.name}). Next: `make probe`, `netpol-lab stage list`.")
+    enforced = ""
+    if (
+        ctx.enforcement_result is not None
+        and ctx.enforcement_result.verdict == enforcement.Enforcement.DOES_NOT_ENFORCE
+    ):
+        enforced = ", NetworkPolicy NOT enforced"
+    ctx.env.out(
+        f"The lab is ready (CNI {ctx.cni.name}{enforced}). Next: `make probe`, `netpol-lab stage list`."
+    )
 
 
 # (title, function, whether a failure leaves a cluster worth diagnosing)
@@ -202,11 +379,14 @@ STEPS: tuple[tuple[str, Callable[[UpContext], None], bool], ...] = (
     ("check this machine", check_prerequisites, False),
     ("fetch and verify Calico's pinned manifests", fetch_calico, False),
     ("kind cluster", ensure_cluster, False),
-    ("install Calico", install_calico, True),
+    ("preload images Docker already has", preload_images, True),
+    ("install the network", install_network, True),
     ("wait for the network", wait_for_network, True),
     ("deploy the workloads", deploy_workloads, True),
     ("wait for the workloads", wait_for_workloads, True),
-    ("after the workloads are Ready", after_workloads_ready, True),
+    ("deploy the control pod and the metadata stand-in", deploy_control_and_standin, True),
+    ("wait for the control pod and the metadata stand-in", wait_for_control_and_standin, True),
+    ("after the workloads are Ready: does the cluster enforce NetworkPolicy?", after_workloads_ready, True),
     ("summary", summary, False),
 )
 
@@ -242,6 +422,7 @@ def execute(
         system=system or platform.system(),
         proc=proc,
         sleep=sleep,
+        enforcement_check=args.enforcement_check,
     )
     if ctx.pins.overrides:
         env.out("pins overridden by: " + ", ".join(ctx.pins.overrides))

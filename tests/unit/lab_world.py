@@ -28,7 +28,16 @@ def fingerprint(cni: Cni = CALICO, image: str = pins.NODE_IMAGE) -> str:
     return render_kind_config((project_root() / KIND_CONFIG).read_text(), cni, image).fingerprint
 
 
-def node(name: str, slot: str | None, ready: bool, *, fp: str | None, cni: str = "calico") -> dict[str, Any]:
+def node(
+    name: str,
+    slot: str | None,
+    ready: bool,
+    *,
+    fp: str | None,
+    cni: str = "calico",
+    ip: str = "172.18.0.2",
+    pod_cidr: str = "",
+) -> dict[str, Any]:
     labels = {"kubernetes.io/hostname": name}
     if slot:
         labels[SLOT_LABEL] = slot
@@ -42,12 +51,20 @@ def node(name: str, slot: str | None, ready: bool, *, fp: str | None, cni: str =
         condition["message"] = "container runtime network not ready: cni plugin not initialized"
     return {
         "metadata": {"name": name, "labels": labels},
-        "status": {"conditions": [condition], "addresses": [{"type": "InternalIP", "address": "172.18.0.2"}]},
+        "spec": {"podCIDR": pod_cidr} if pod_cidr else {},
+        "status": {"conditions": [condition], "addresses": [{"type": "InternalIP", "address": ip}]},
     }
 
 
 def pod(
-    namespace: str, name: str, ready: bool, *, node_name: str = "", ip: str = "", role: str = ""
+    namespace: str,
+    name: str,
+    ready: bool,
+    *,
+    node_name: str = "",
+    ip: str = "",
+    role: str = "",
+    app: str = "",
 ) -> dict[str, Any]:
     status: dict[str, Any] = {
         "phase": "Running" if ready else "Pending",
@@ -62,7 +79,11 @@ def pod(
             }
         ]
     return {
-        "metadata": {"namespace": namespace, "name": name, "labels": {"role": role} if role else {}},
+        "metadata": {
+            "namespace": namespace,
+            "name": name,
+            "labels": {**({"role": role} if role else {}), **({"app": app} if app else {})},
+        },
         "spec": {"nodeName": node_name},
         "status": status,
     }
@@ -96,6 +117,12 @@ class World:
     create_fails: bool = False
     apply_fails: bool = False
     logs_dir: str = "/tmp/netpol-lab-logs"
+    # What the enforcement canary sees after the deny policy: "blocked", "answers", or None (no IP:
+    # the check cannot tell).
+    canary: str | None = "blocked"
+    control_ready: bool = True
+    standin_ready: bool = True
+    pod_cidrs: bool = True  # the controller manager has given each node a pod CIDR
 
     def answers(self) -> dict[str, tuple[str, str, int]]:
         """Command-line prefix -> (stdout, stderr, exit code)."""
@@ -142,18 +169,70 @@ class World:
                 0,
             ),
             f"{KUBECTL} get pods -A -l app.kubernetes.io/part-of=netpol-lab": (
+                listing(self.lab_pods() + self.helper_pods()),
+                "",
+                0,
+            ),
+            f"{KUBECTL} get pods -A -l app.kubernetes.io/part-of=netpol-lab,role": (
                 listing(self.lab_pods()),
                 "",
                 0,
             ),
-            f"{KUBECTL} get pods -A -o json": (listing(self.lab_pods()), "", 0),
+            f"{KUBECTL} get pods -A -o json": (listing(self.lab_pods() + self.helper_pods()), "", 0),
             f"{KUBECTL} get events": (listing([]), "", 0),
+            f"{KUBECTL} rollout status deployment/control": ("", "", 0)
+            if self.control_ready
+            else ("", "error: timed out waiting for the condition\n", 1),
+            f"{KUBECTL} rollout status daemonset/metadata-standin": ("", "", 0)
+            if self.standin_ready
+            else ("", "error: timed out waiting for the condition\n", 1),
         }
+        if self.canary is not None:
+            answers[f"{KUBECTL} get pod canary"] = ("192.168.1.7", "", 0)
         return answers
+
+    def helper_pods(self) -> list[dict[str, Any]]:
+        """The probes' control pod and the metadata stand-in on both workers."""
+        return [
+            pod("netpol-lab-control", "control-5c6b", self.control_ready, node_name="netpol-lab-worker",
+                ip="192.168.1.9", app="control"),
+            *(
+                pod("netpol-lab-metadata", f"metadata-standin-{n}", self.standin_ready, node_name=node_name,
+                    ip=ip, app="metadata-standin")
+                for n, node_name, ip in (("x1", "netpol-lab-worker", "172.18.0.3"),
+                                          ("x2", "netpol-lab-worker2", "172.18.0.4"))
+            ),
+        ]  # fmt: skip
+
+    def canary_probe(self, argv: tuple[str, ...], _: str | None) -> Result:
+        """The canary answers before the deny policy; after it, as ``canary`` says."""
+        if self.canary == "blocked" and self._policy_applied:
+            return Result(argv, 1, "", "TIMEOUT\ncommand terminated with exit code 1\n")
+        return Result(argv, 0, "", "")
+
+    _policy_applied: bool = False
+
+    def apply(self, argv: tuple[str, ...], input: str | None) -> Result:
+        if input and "kind: NetworkPolicy" in input:
+            self._policy_applied = True
+        if self.apply_fails:
+            return Result(argv, 1, "", "Error from server: admission webhook denied\n")
+        return Result(argv, 0, "serverside-applied\n", "")
 
     def nodes(self) -> list[dict[str, Any]]:
         names = [("netpol-lab-control-plane", None), ("netpol-lab-worker", "a"), ("netpol-lab-worker2", "b")]
-        return [node(n, s, self.nodes_ready, fp=self.fingerprint, cni=self.cni) for n, s in names]
+        return [
+            node(
+                n,
+                s,
+                self.nodes_ready,
+                fp=self.fingerprint,
+                cni=self.cni,
+                ip=f"172.18.0.{i + 2}",
+                pod_cidr=f"192.168.{i}.0/24" if self.pod_cidrs else "",
+            )
+            for i, (n, s) in enumerate(names)
+        ]
 
     def lab_pods(self) -> list[dict[str, Any]]:
         worker = {"a": "netpol-lab-worker", "b": "netpol-lab-worker2"}
@@ -173,10 +252,18 @@ class World:
         runner = RecordingRunner(dry_run=dry_run)
         for prefix, (stdout, stderr, code) in self.answers().items():
             runner.script[prefix] = Result(tuple(shlex.split(prefix)), code, stdout, stderr)
+        runner.script[f"{KUBECTL} apply"] = self.apply
+        runner.script[f"{KUBECTL} exec"] = self.canary_probe
         return runner
 
     def fake_script(self) -> dict[str, dict[str, Any]]:
-        return {p: {"stdout": o, "stderr": e, "exit": c} for p, (o, e, c) in self.answers().items()}
+        script: dict[str, dict[str, Any]] = {
+            p: {"stdout": o, "stderr": e, "exit": c} for p, (o, e, c) in self.answers().items()
+        }
+        if self.canary == "blocked":  # the first probe (before the policy) connects, the later ones not
+            blocked = {"stderr": "TIMEOUT\ncommand terminated with exit code 1\n", "exit": 1}
+            script[f"{KUBECTL} exec"] = {"exit": 0, "then": blocked}
+        return script
 
 
 def calico_folder(folder: Path) -> tuple[Path, dict[str, str]]:

@@ -76,3 +76,47 @@ def test_through_fake_kubectl(tmp_path: Path) -> None:
     assert cli.run(["status"], env) is ExitStatus.SUCCESS, errors(env)
     assert "$ kubectl --context kind-netpol-lab get nodes -o json" in output(env)
     assert "192.168.1.5" in output(env)
+
+
+def test_shows_the_control_pod_and_the_metadata_standin() -> None:
+    runner = World(cluster_exists=True).runner()
+    env = captured_env()
+    status.show(env, runner, Cluster(runner))
+    text = output(env)
+    assert "PROBE HELPER" in text
+    table = rows(text)
+    assert table["control"] == [
+        "control",
+        "netpol-lab-control/control-5c6b",
+        "yes",
+        "netpol-lab-worker",
+        "a",
+        "192.168.1.9",
+    ]
+    standins = [line.split() for line in text.splitlines() if "netpol-lab-metadata/" in line]
+    assert [row[3:6] for row in standins] == [
+        ["yes", "netpol-lab-worker", "a"],
+        ["yes", "netpol-lab-worker2", "b"],
+    ]
+    assert "inconclusive" not in text
+    # the lab's own table keeps to the four workloads
+    assert "netpol-lab-control/control" not in table["frontend"]
+
+
+def test_a_standin_not_ready_says_what_it_costs() -> None:
+    runner = World(cluster_exists=True, standin_ready=False).runner()
+    env = captured_env()
+    status.show(env, runner, Cluster(runner))
+    assert "metadata stand-in not Ready: the metadata cells are inconclusive until it is" in output(env)
+    assert "control not Ready" not in output(env)
+
+
+def test_missing_helpers_point_at_lab_up() -> None:
+    runner = World(cluster_exists=True).runner()
+    runner.answer(
+        "kubectl --context kind-netpol-lab get pods -A -l app.kubernetes.io/part-of=netpol-lab",
+        stdout='{"items": []}',
+    )
+    env = captured_env()
+    status.show(env, runner, Cluster(runner))
+    assert "Control pod and metadata stand-in: none yet (`make lab-up` deploys them)" in output(env)

@@ -14,7 +14,7 @@ import pytest
 
 from lab import cli, pins
 from lab.cluster import RENDERED_CONFIG
-from lab.cni import KINDNET
+from lab.cni import KINDNET, PLAIN
 from lab.commands import up
 from lab.env import Environment, ExitStatus, project_root
 from lab.errors import LabError
@@ -100,6 +100,8 @@ def test_dry_run_prints_the_whole_plan_in_order_and_runs_nothing(lab_env: Enviro
         "$ kubectl version --client",
         "$ kind get clusters",
         f"$ kind create cluster --name netpol-lab --config {RENDERED_CONFIG} --wait 0s",
+        "$ docker image ls --digests",
+        "$ kind load docker-image ",
         f"$ {APPLY} -f ",
         f"$ {KUBECTL} wait --for=condition=Established",
         f"$ {APPLY} -f manifests/calico/installation.yaml -f manifests/calico/apiserver.yaml",
@@ -109,11 +111,22 @@ def test_dry_run_prints_the_whole_plan_in_order_and_runs_nothing(lab_env: Enviro
         "wait until: CoreDNS Ready",
         f"$ {APPLY} -f manifests/workloads/",
         "wait until: lab pods Ready",
+        f"$ {APPLY} -f manifests/control/ -f manifests/metadata-standin/",
+        f"$ {KUBECTL} rollout status deployment/control -n netpol-lab-control --timeout=",
+        f"$ {KUBECTL} rollout status daemonset/metadata-standin -n netpol-lab-metadata --timeout=120s",
+        "enforcement check: create a canary",
+        f"$ {KUBECTL} apply -f - <<'EOF'",  # the canary
+        "kind: NetworkPolicy",
+        f"$ {KUBECTL} delete namespace netpol-lab-enforcement-",
         "dry run: nothing was run",
     ]
     lines = text.splitlines()
     positions = [index_of(lines, item) for item in order]
     assert positions == sorted(positions)
+    preload = lines[index_of(lines, "$ kind load docker-image")]
+    assert "quay.io/calico/node:v3.32.1" in preload and "agnhost:2.66.0" in preload
+    assert "kindest/node" not in preload  # the nodes run it already
+    assert not any(line.startswith("$ docker exec") for line in lines)  # Calico's nodes are not wired by hand
     assert not (lab_env.root / RENDERED_CONFIG).exists()  # nothing written either
     assert not (lab_env.root / ".cache").exists()
 
@@ -220,7 +233,12 @@ def test_the_hook_runs_after_the_workloads_are_ready_and_before_the_summary(
     assert run_up(lab_env, runner) is ExitStatus.SUCCESS
     [at] = seen
     before = runner.lines[:at]
-    assert before[-1].startswith(f"{KUBECTL} get pods -A -l app.kubernetes.io/part-of=netpol-lab")
+    assert any(
+        line.startswith(f"{KUBECTL} get pods -A -l app.kubernetes.io/part-of=netpol-lab,role")
+        for line in before
+    )
+    assert before[-1].startswith(f"{KUBECTL} rollout status daemonset/metadata-standin")
+    assert not any("canary" in line for line in runner.lines)  # the enforcement check was replaced
     assert any(
         line.startswith(f"{KUBECTL} get nodes") for line in runner.lines[at:]
     )  # the summary comes after
@@ -237,6 +255,146 @@ def test_an_agnhost_override_applies_a_rendered_copy(lab_env: Environment) -> No
     assert "image: registry.example/agnhost:2.66.1" in rendered
     assert pins.AGNHOST_IMAGE not in rendered
     assert "pins overridden by: NETPOL_LAB_AGNHOST_IMAGE" in output(env)
+
+
+# --- the enforcement check, the plain network, preloading, the control pod and the stand-in -------------
+
+
+def test_an_enforcing_lab_says_so(lab_env: Environment) -> None:
+    runner = World().runner()
+    assert run_up(lab_env, runner) is ExitStatus.SUCCESS, errors(lab_env)
+    assert "this cluster enforces NetworkPolicy: a deny-all-ingress policy blocked the canary" in output(
+        lab_env
+    )
+    canary = index_of(runner.lines, f"{KUBECTL} get pod canary")
+    assert index_of(runner.lines, f"{KUBECTL} rollout status daemonset/metadata-standin") < canary
+    assert runner.lines[-1].startswith(
+        f"{KUBECTL} get pods -A -l app.kubernetes.io/part-of=netpol-lab -o json"
+    )
+
+
+def test_calico_that_does_not_enforce_fails_the_lab(lab_env: Environment) -> None:
+    runner = World(canary="answers").runner()
+    assert run_up(lab_env, runner) is ExitStatus.MISMATCH
+    [line] = [ln for ln in errors(lab_env).splitlines() if ln.startswith("error: ")]
+    assert line.startswith("error: this cluster (CNI calico) does NOT enforce NetworkPolicy")
+    assert "rebuild it with `make lab-down && make lab-up`" in line
+    assert "The lab is ready" not in output(lab_env)
+
+
+def test_kindnet_that_does_not_enforce_fails_and_names_its_cni(lab_env: Environment) -> None:
+    runner = World(cni="kindnet", fingerprint=fingerprint(KINDNET), canary="answers").runner()
+    assert run_up(lab_env, runner, "--cni", "kindnet") is ExitStatus.MISMATCH
+    assert "`make lab-down && make lab-up` CNI=kindnet" in errors(lab_env)
+
+
+def test_a_check_that_cannot_tell_is_a_warning(lab_env: Environment) -> None:
+    runner = World(canary=None).runner()  # the canary never gets an IP
+    assert run_up(lab_env, runner) is ExitStatus.SUCCESS
+    assert "warning: cannot tell whether this cluster enforces NetworkPolicy" in errors(lab_env)
+    assert "netpol-lab doctor --enforcement" in errors(lab_env)
+
+
+def test_the_check_can_be_skipped(lab_env: Environment) -> None:
+    runner = World().runner()
+    assert run_up(lab_env, runner, "--skip-enforcement-check") is ExitStatus.SUCCESS
+    assert not any("canary" in line or "enforcement" in line for line in runner.lines)
+    assert "enforcement check skipped" in output(lab_env)
+
+
+def test_plain_builds_without_calico_wires_the_nodes_and_says_loudly_that_nothing_is_enforced(
+    lab_env: Environment,
+) -> None:
+    runner = World(cni="plain", fingerprint=fingerprint(PLAIN), canary="answers").runner()
+    time = FakeTime()
+    assert run_up(lab_env, runner, "--cni", "plain", time=time) is ExitStatus.SUCCESS, errors(lab_env)
+    lines = runner.lines
+    assert not any("tigerastatus" in line or "calico" in line for line in lines)
+    rendered = (lab_env.root / RENDERED_CONFIG).read_text()
+    assert "disableDefaultCNI: true" in rendered and "netpol-lab/cni: plain" in rendered
+    first_exec = index_of(lines, "docker exec ")
+    assert (
+        index_of(lines, "kind create cluster") < first_exec < lines.index(f"{APPLY} -f manifests/workloads/")
+    )
+    assert "docker exec netpol-lab-worker ip route replace 192.168.0.0/24 via 172.18.0.2" in lines
+    assert "docker exec netpol-lab-control-plane ip route replace 192.168.2.0/24 via 172.18.0.4" in lines
+    text = output(lab_env)
+    assert "!!! NetworkPolicy is NOT enforced in this lab (CNI plain), as intended for this mode." in text
+    assert "The lab is ready (CNI plain, NetworkPolicy NOT enforced)" in text
+    assert time.sleeps == [1.0] * 9  # the check gave the CNI its ten chances
+    assert "error" not in errors(lab_env)
+
+
+def test_plain_dry_run_shows_the_node_wiring_with_what_it_will_read(lab_env: Environment) -> None:
+    runner = ShRunner(lab_env.stdout, env=lab_env.env, dry_run=True)
+    assert run_up(lab_env, runner, "--dry-run", "--cni", "plain") is ExitStatus.SUCCESS
+    lines = output(lab_env).splitlines()
+    order = [
+        "$ kind create cluster",
+        "wait until: 3 nodes have a pod CIDR",
+        "$ docker exec netpol-lab-control-plane cat /sys/class/net/eth0/mtu",
+        "$ docker exec netpol-lab-worker ip route replace '<podCIDR of netpol-lab-control-plane>' via "
+        "'<InternalIP of netpol-lab-control-plane>'",
+        "$ docker exec netpol-lab-worker2 iptables -t nat -A POSTROUTING -s 192.168.0.0/16 '!' -d ",
+        "wait until: 3 nodes Ready",
+    ]
+    positions = [index_of(lines, item) for item in order]
+    assert positions == sorted(positions)
+    assert not any(
+        "fetch https://" in line or "calico" in line.lower() for line in lines if line.startswith("$")
+    )
+
+
+def test_a_failed_preload_is_a_warning(lab_env: Environment) -> None:
+    runner = World().runner()
+    runner.answer(
+        "docker image ls",
+        stdout='{"Repository": "registry.k8s.io/e2e-test-images/agnhost", "Tag": "2.66.0", '
+        '"Digest": "sha256:e518c9d629672720031c601b9aaa83e218ecf5821aff5cc16ac972e109096540"}\n',
+    )
+    runner.answer("kind load docker-image", 1, "", "ERROR: failed to load image: no space left on device")
+    assert run_up(lab_env, runner) is ExitStatus.SUCCESS, errors(lab_env)
+    assert (
+        "warning: could not preload images from Docker (kind load docker-image failed: ERROR: failed to load "
+        "image: no space left on device); the nodes pull them"
+    ) in errors(lab_env)
+    assert index_of(runner.lines, "kind load docker-image") < index_of(runner.lines, f"{APPLY} -f ")
+
+
+def test_without_calico_no_calico_image_is_preloaded(lab_env: Environment) -> None:
+    runner = ShRunner(lab_env.stdout, env=lab_env.env, dry_run=True)
+    assert run_up(lab_env, runner, "--dry-run", "--cni", "kindnet") is ExitStatus.SUCCESS
+    lines = output(lab_env).splitlines()
+    preload = lines[index_of(lines, "$ kind load docker-image")]
+    assert preload.split()[4:] == ["registry.k8s.io/e2e-test-images/agnhost:2.66.0", "--name", "netpol-lab"]
+
+
+def test_a_standin_that_is_not_ready_is_a_warning(lab_env: Environment) -> None:
+    runner = World(standin_ready=False).runner()
+    assert run_up(lab_env, runner) is ExitStatus.SUCCESS, errors(lab_env)
+    assert (
+        "warning: the metadata stand-in is not Ready (error: timed out waiting for the condition): the "
+        "metadata cells will be inconclusive until it is"
+    ) in errors(lab_env)
+    assert "metadata stand-in not Ready" in output(lab_env)  # the summary's status says it again
+
+
+def test_a_control_pod_that_is_not_ready_fails(lab_env: Environment) -> None:
+    runner = World(control_ready=False).runner()
+    assert run_up(lab_env, runner) is ExitStatus.TIMEOUT
+    assert "the control pod is not Ready (error: timed out waiting for the condition)" in errors(lab_env)
+    assert "--- pods not Ready" in output(lab_env)
+
+
+def test_an_agnhost_override_applies_to_the_control_and_the_standin(lab_env: Environment) -> None:
+    env = captured_env(
+        {**lab_env.env, "NETPOL_LAB_AGNHOST_IMAGE": "registry.example/agnhost:2.66.1"}, root=lab_env.root
+    )
+    runner = World().runner()
+    assert run_up(env, runner) is ExitStatus.SUCCESS, errors(env)
+    assert f"{APPLY} -f .cache/control/ -f .cache/metadata-standin/" in runner.lines
+    standin = (env.root / ".cache" / "metadata-standin" / "standin.yaml").read_text()
+    assert standin.count("image: registry.example/agnhost:2.66.1") == 2
 
 
 # --- failures ------------------------------------------------------------------------------------------

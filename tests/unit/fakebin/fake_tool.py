@@ -3,8 +3,9 @@
 Installed by ``tests.unit.fakebin.install(bin_dir, script)`` as executables on PATH, so
 the lab's real ShRunner starts real processes. FAKE_TOOL_SCRIPT names the JSON file:
 ``{"<command line prefix>": {"stdout": "...", "stderr": "...", "exit": 0}}``; the longest
-prefix of ``"<tool> <args...>"`` wins; unscripted commands exit 0 silently. Each call is
-appended to FAKE_TOOL_LOG as one JSON line.
+prefix of ``"<tool> <args...>"`` wins; unscripted commands exit 0 silently. An answer with
+``"then": {...}`` gives that answer from the second call of the same prefix on (a pod that
+answers until a policy lands). Each call is appended to FAKE_TOOL_LOG as one JSON line.
 """
 
 from __future__ import annotations
@@ -24,7 +25,13 @@ def main() -> int:
     matches = [p for p in script if line == p or line.startswith(p + " ")]
     if not matches:
         return 0
-    answer = script[max(matches, key=len)]
+    prefix = max(matches, key=len)
+    answer = script[prefix]
+    if "then" in answer:
+        with open(os.environ["FAKE_TOOL_LOG"]) as log:
+            earlier = [" ".join(json.loads(entry)) for entry in log.read().splitlines()[:-1]]
+        if any(e == prefix or e.startswith(prefix + " ") for e in earlier):
+            answer = answer["then"]
     sys.stdout.write(answer.get("stdout", ""))
     sys.stderr.write(answer.get("stderr", ""))
     return int(answer.get("exit", 0))
