@@ -1,24 +1,49 @@
 """Check this machine for the lab: Docker answers, kind and kubectl are present and new
 enough, inotify limits (Linux), free memory, and whether the lab's cluster exists.
-Each problem is one line with its fix; exits 4 when the lab cannot be built."""
+Each problem is one line with its fix; warnings alone exit 0, and a missing or unusable
+Docker, kind or kubectl exits 4.
+
+With --enforcement, check the lab's cluster instead: a canary pod behind a deny-all-ingress
+policy says whether NetworkPolicy is enforced (exit 0 it is, 3 it is not, 1 cannot tell,
+4 there is no lab cluster)."""
 
 from __future__ import annotations
 
 import argparse
 import platform
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-from lab import doctor
+from lab import doctor, enforcement
+from lab.cluster import Cluster
 from lab.env import Environment, ExitStatus
+from lab.errors import LabError
+from lab.pins import Pins
 from lab.runner import Runner, ShRunner
+
+ENFORCEMENT_STATUS = {
+    enforcement.Enforcement.ENFORCES: ExitStatus.SUCCESS,
+    enforcement.Enforcement.DOES_NOT_ENFORCE: ExitStatus.MISMATCH,
+    enforcement.Enforcement.UNKNOWN: ExitStatus.ERROR,
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser  # no options
+    parser.add_argument(
+        "--enforcement",
+        action="store_true",
+        help="check whether the lab's cluster enforces NetworkPolicy (a canary pod behind a deny policy) "
+        "instead of checking this machine",
+    )
+    parser.add_argument("--kubeconfig", help="kubeconfig file for kind and kubectl (default: kind's)")
 
 
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
-    return execute(env, ShRunner(env.stdout, env=env.env, cwd=env.root))
+    runner = ShRunner(env.stdout, env=env.env, cwd=env.root)
+    if args.enforcement:
+        return check_enforcement(env, runner, Cluster(runner, kubeconfig=args.kubeconfig))
+    return execute(env, runner)
 
 
 def execute(
@@ -32,3 +57,25 @@ def execute(
         env.err(f"error: {len(failed)} problem(s) stop the lab from being built: fix the FAIL lines above")
         return ExitStatus.MISSING_PREREQUISITE
     return ExitStatus.SUCCESS
+
+
+def check_enforcement(
+    env: Environment, runner: Runner, cluster: Cluster, *, sleep: Callable[[float], None] = time.sleep
+) -> ExitStatus:
+    """Run the canary check against the lab's cluster and say the answer in one sentence."""
+    try:
+        exists = cluster.exists()
+    except LabError as error:  # no kind, or Docker down: there is no cluster to check either way
+        return env.fail(
+            f"there is no lab cluster to check ({error.message}): create it with `make lab-up`", error.status
+        )
+    if not exists:
+        return env.fail(
+            f"there is no lab cluster {cluster.name} to check: create it with `make lab-up`",
+            ExitStatus.MISSING_PREREQUISITE,
+        )
+    result = enforcement.check_enforcement(
+        runner, kubectl=cluster.kubectl, image=Pins.from_env(env.env).agnhost_image, sleep=sleep
+    )
+    env.out(result.message)
+    return ENFORCEMENT_STATUS[result.verdict]

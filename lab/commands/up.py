@@ -181,10 +181,9 @@ AFTER_WORKLOADS_READY: list[Callable[[UpContext], None]] = [check_enforcement]
 def check_prerequisites(ctx: UpContext) -> None:
     findings = doctor.run_checks(ctx.runner, system=ctx.system, proc=ctx.proc, cluster=False)
     failed = doctor.failures(findings)
-    if failed:  # only what stops the build; `netpol-lab doctor` shows the warnings too
-        for finding in failed[:-1]:
-            ctx.env.err(f"error: {finding.message}")
-        raise LabError(failed[-1].message, ExitStatus.MISSING_PREREQUISITE)
+    if failed:  # one line: the first thing to fix; `netpol-lab doctor` lists every check
+        more = f"; `make doctor` shows {len(failed) - 1} more problem(s)" if len(failed) > 1 else ""
+        raise LabError(failed[0].message + more, ExitStatus.MISSING_PREREQUISITE)
     for finding in findings:
         if finding.level is doctor.Level.WARN:
             ctx.env.err(f"warning: {finding.check}: {finding.message}")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
 
-from lab import doctor
+from lab import cli, doctor
+from lab.cluster import Cluster
 from lab.commands import doctor as doctor_command
 from lab.env import ExitStatus
 from lab.runner import Result
@@ -128,7 +130,9 @@ def test_the_command_through_fake_executables(tmp_path: Path) -> None:
     fakes = install(tmp_path)
     fakes.script(World(kubectl_version="v1.36.1").fake_script())
     env = captured_env(fakes.env())
-    status = doctor_command.run(None, env)  # type: ignore[arg-type]
+    parser = argparse.ArgumentParser()
+    doctor_command.add_arguments(parser)
+    status = doctor_command.run(parser.parse_args([]), env)
     assert status is ExitStatus.SUCCESS, output(env) + errors(env)
     assert fakes.lines[:3] == [
         "docker info --format {{json .}}",
@@ -136,3 +140,96 @@ def test_the_command_through_fake_executables(tmp_path: Path) -> None:
         "kubectl version --client -o json",
     ]
     assert "$ docker info --format '{{json .}}'" in output(env)  # echoed as a line one can type
+
+
+# --- exit codes ----------------------------------------------------------------------------------------
+
+
+def test_warnings_alone_exit_0(tmp_path: Path) -> None:
+    env = captured_env()
+    runner = World().runner()
+    status = doctor_command.execute(env, runner, system="Linux", proc=proc_folder(tmp_path, watches=8192))
+    assert status is ExitStatus.SUCCESS
+    assert "warn inotify: " in output(env)
+    assert errors(env) == ""
+
+
+@pytest.mark.parametrize("tool", ["docker", "kind", "kubectl"])
+def test_a_missing_tool_exits_4(tool: str, tmp_path: Path) -> None:
+    runner = World().runner()
+    for prefix in [p for p in runner.script if p.split()[0] == tool]:
+        del runner.script[prefix]
+    runner.script[tool] = Result((tool,), 127, not_found=True)
+    env = captured_env()
+    status = doctor_command.execute(env, runner, system="Linux", proc=proc_folder(tmp_path))
+    assert status is ExitStatus.MISSING_PREREQUISITE
+    assert [line.split()[:2] for line in output(env).splitlines() if line.startswith("FAIL")] == [
+        ["FAIL", f"{tool}:"]
+    ]
+    assert errors(env) == "error: 1 problem(s) stop the lab from being built: fix the FAIL lines above\n"
+
+
+def test_without_any_tool_on_path_every_fatal_line_shows_and_exit_is_4(tmp_path: Path) -> None:
+    env = captured_env({"PATH": str(tmp_path / "empty")})
+    assert cli.run(["doctor"], env) is ExitStatus.MISSING_PREREQUISITE
+    fails = [line for line in output(env).splitlines() if line.startswith("FAIL")]
+    assert [line.split()[1] for line in fails] == ["docker:", "kind:", "kubectl:"]
+    assert "Traceback" not in errors(env)
+
+
+# --- doctor --enforcement ------------------------------------------------------------------------------
+
+
+def enforcement(world: World) -> tuple[ExitStatus, str, str, list[float]]:
+    env = captured_env()
+    slept: list[float] = []
+    runner = world.runner()
+    status = doctor_command.check_enforcement(env, runner, Cluster(runner), sleep=slept.append)
+    return status, output(env), errors(env), slept
+
+
+def test_enforcement_enforced_exits_0() -> None:
+    status, out, _, _ = enforcement(World(cluster_exists=True))
+    assert status is ExitStatus.SUCCESS
+    assert out.splitlines()[-1].startswith("this cluster enforces NetworkPolicy: a deny-all-ingress policy")
+
+
+def test_enforcement_not_enforced_exits_3() -> None:
+    status, out, _, slept = enforcement(World(cluster_exists=True, cni="plain", canary="answers"))
+    assert status is ExitStatus.MISMATCH
+    assert "this cluster does NOT enforce NetworkPolicy" in out.splitlines()[-1]
+    assert len(slept) == 9
+
+
+def test_enforcement_unknown_exits_1() -> None:
+    status, out, _, _ = enforcement(World(cluster_exists=True, canary=None))
+    assert status is ExitStatus.ERROR
+    assert out.splitlines()[-1].startswith("cannot tell whether this cluster enforces NetworkPolicy")
+
+
+def test_enforcement_without_a_cluster_is_one_line_naming_lab_up() -> None:
+    status, out, err, _ = enforcement(World(cluster_exists=False))
+    assert status is ExitStatus.MISSING_PREREQUISITE
+    assert err == "error: there is no lab cluster netpol-lab to check: create it with `make lab-up`\n"
+    assert "canary" not in out
+
+
+def test_enforcement_through_the_cli_and_fake_tools(tmp_path: Path) -> None:
+    fakes = install(tmp_path)
+    fakes.script(World(cluster_exists=True).fake_script())
+    env = captured_env(fakes.env())
+    assert cli.run(["doctor", "--enforcement"], env) is ExitStatus.SUCCESS, errors(env)
+    assert "this cluster enforces NetworkPolicy" in output(env)
+    assert fakes.lines[0] == "kind get clusters"
+    assert fakes.lines[-1].startswith(
+        "kubectl --context kind-netpol-lab delete namespace netpol-lab-enforcement-"
+    )
+
+
+def test_enforcement_without_kind_is_one_line_naming_both_fixes(tmp_path: Path) -> None:
+    env = captured_env({"PATH": str(tmp_path / "empty")})
+    assert cli.run(["doctor", "--enforcement"], env) is ExitStatus.MISSING_PREREQUISITE
+    assert errors(env).splitlines() == [
+        "error: there is no lab cluster to check (kind is not installed: run `make tools` (pinned kind and "
+        "kubectl into ./bin), then rerun): create it with `make lab-up`"
+    ]

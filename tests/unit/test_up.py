@@ -411,6 +411,22 @@ def test_missing_docker_ends_with_that_line(lab_env: Environment) -> None:
     assert not any(line.startswith("kind get") for line in runner.lines)
 
 
+def test_no_docker_and_no_kind_is_still_one_line(lab_env: Environment) -> None:
+    runner = World(docker=False, kind_version="v0.20.0").runner()
+    assert run_up(lab_env, runner) is ExitStatus.MISSING_PREREQUISITE
+    [line] = errors(lab_env).splitlines()
+    assert line.startswith("error: Docker is installed but its daemon is not reachable")
+    assert line.endswith("; `make doctor` shows 1 more problem(s)")
+
+
+def test_fake_tools_nothing_installed_but_python(lab_root: Path) -> None:
+    env = captured_env({"PATH": str(lab_root / "empty")}, root=lab_root)
+    assert cli.run(["up"], env) is ExitStatus.MISSING_PREREQUISITE
+    [line] = errors(env).splitlines()
+    assert line.startswith("error: Docker is not installed (no `docker` on PATH)")
+    assert line.endswith("`make doctor` shows 2 more problem(s)")
+
+
 def test_a_checksum_mismatch_applies_nothing(lab_env: Environment, tmp_path: Path) -> None:
     (tmp_path / "calico" / "tigera-operator.yaml").write_text("tampered\n")
     runner = World().runner()
