@@ -7,12 +7,13 @@ kubectl and docker executables on PATH with the real ShRunner.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 
-from lab import cli, pins
+from lab import cli, pins, plain_network
 from lab.cluster import RENDERED_CONFIG
 from lab.cni import KINDNET, PLAIN
 from lab.commands import up
@@ -519,3 +520,27 @@ def test_fake_tools_checksum_mismatch(fakes: FakeTools, lab_env: Environment, tm
     env = fake_env(fakes, lab_env)
     assert cli.run(["up"], env) is ExitStatus.ERROR
     assert not any(line.startswith("kubectl") and " apply " in line for line in fakes.lines)
+
+
+def test_fake_tools_plain_network_through_the_real_runner(fakes: FakeTools, lab_env: Environment) -> None:
+    world = World(cni="plain", fingerprint=fingerprint(PLAIN))
+    script = world.fake_script()
+    script["docker exec netpol-lab-worker iptables -t nat -C POSTROUTING"] = {"exit": 1, "stderr": "Bad rule"}
+    fakes.script(script)
+    env = fake_env(fakes, lab_env)
+    assert cli.run(["up", "--cni", "plain", "--skip-enforcement-check"], env) is ExitStatus.SUCCESS, errors(
+        env
+    )
+    calls = [call for call in fakes.calls if call[:2] == ["docker", "exec"]]
+    [write] = [call for call in calls if call[2] == "netpol-lab-worker" and call[3:5] == ["sh", "-c"]]
+    assert json.loads(write[-2])["plugins"][0]["ipam"]["ranges"] == [[{"subnet": "192.168.1.0/24"}]]
+    assert write[-1] == "/etc/cni/net.d/10-netpol-lab.conflist"
+    added = [call for call in calls if "-A" in call]
+    assert [call[2] for call in added] == [
+        "netpol-lab-worker"
+    ]  # the other nodes had the rule (iptables -C: 0)
+    assert added[0][3:] == [
+        "iptables", "-t", "nat", "-A", "POSTROUTING", "-s", "192.168.0.0/16", "!", "-d", "192.168.0.0/16",
+        "-m", "comment", "--comment", plain_network.MASQ_COMMENT, "-j", "MASQUERADE",
+    ]  # fmt: skip
+    assert "$ docker exec netpol-lab-worker ip route replace 192.168.0.0/24 via 172.18.0.2" in output(env)
