@@ -167,7 +167,7 @@ def not_enforced_banner(cni: Cni, result: enforcement.EnforcementResult) -> list
         f"!!! NetworkPolicy is NOT enforced in this lab (CNI {cni.name}), as intended for this mode.",
         f"!!! The check: a deny-all-ingress policy was applied and the canary still answered "
         f"{result.attempts} times.",
-        "!!! Policies you apply are stored by the API server and change nothing: every probe says ALLOW.",
+        "!!! Policies you apply are stored by the API server and change nothing: denied flows stay ALLOW.",
         f"!!! For a lab that enforces them: {cluster_module.RECREATE}",
         rule,
     ]
