@@ -255,7 +255,8 @@ class _Check:
             Enforcement.DOES_NOT_ENFORCE,
             f"this cluster does NOT enforce NetworkPolicy: the canary still answered {attempts} times "
             f"over {waited} after a deny-all-ingress policy was applied. Policy objects are stored but "
-            "do nothing here: use a CNI that enforces them (make lab-up CNI=calico)",
+            "do nothing here: rebuild the lab with a CNI that enforces them "
+            "(make lab-down && make lab-up CNI=calico)",
             line,
             attempts,
         )

@@ -90,7 +90,8 @@ def plan_apply(stages: Sequence[Stage], number: int, kubectl: KubectlArgv) -> Pl
                 yaml.safe_dump_all(calico, sort_keys=False),
                 explain_failure=(
                     "Calico's policy kinds (projectcalico.org/v3) need the Calico API server: build the lab "
-                    "with Calico (`make lab-up CNI=calico`) and check `kubectl get tigerastatus apiserver`"
+                    "with Calico (`make lab-down && make lab-up CNI=calico`) and check "
+                    "`kubectl get tigerastatus apiserver`"
                 ),
             )
         )
