@@ -86,9 +86,9 @@ class Cluster:
             argv += ["--kubeconfig", self.kubeconfig]
         return [*argv, *args]
 
-    def _kind(self, *args: str) -> list[str]:
+    def _kind(self, *args: str, kubeconfig: bool = True) -> list[str]:
         argv = ["kind", *args, "--name", self.name]
-        if self.kubeconfig:
+        if self.kubeconfig and kubeconfig:
             argv += ["--kubeconfig", self.kubeconfig]
         return argv
 
@@ -176,7 +176,10 @@ class Cluster:
 
     def export_logs(self, folder: Path) -> Path | None:
         """`kind export logs FOLDER`: kind prints the folder it wrote; None if it could not."""
-        result = self.runner.run(self._kind("export", "logs", str(folder)), timeout=300)
+        # `kind export logs` has no --kubeconfig flag (kind v0.32.0 pkg/cmd/kind/export/logs/logs.go
+        # defines only --name): passing it would fail with "unknown flag".
+        argv = self._kind("export", "logs", str(folder), kubeconfig=False)
+        result = self.runner.run(argv, timeout=300)
         if result.dry_run:
             return folder
         if not result.ok:

@@ -93,3 +93,17 @@ def test_export_logs_returns_the_folder_kind_printed(tmp_path: Path) -> None:
     assert runner.lines == [f"kind export logs {tmp_path}/x --name netpol-lab"]
     runner.answer("kind export logs", 1, "", "ERROR: unknown cluster")
     assert Cluster(runner).export_logs(tmp_path / "y") is None
+
+
+def test_kubeconfig_goes_only_to_the_kind_commands_that_accept_it(tmp_path: Path) -> None:
+    """kind v0.32.0: `delete cluster` and `export kubeconfig` take --kubeconfig, `export logs` does not."""
+    runner = RecordingRunner()
+    cluster = Cluster(runner, kubeconfig="k.yaml")
+    cluster.delete()
+    cluster.export_kubeconfig()
+    cluster.export_logs(tmp_path / "x")
+    assert runner.lines == [
+        "kind delete cluster --name netpol-lab --kubeconfig k.yaml",
+        "kind export kubeconfig --name netpol-lab --kubeconfig k.yaml",
+        f"kind export logs {tmp_path}/x --name netpol-lab",
+    ]
