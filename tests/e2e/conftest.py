@@ -5,7 +5,8 @@ Options: ``--kubeconfig FILE`` (default $KUBECONFIG or ~/.kube/config), ``--kube
 for CI). Collecting the tests never touches the cluster: the flows come from the seed
 stage's expectation table. The seed policies are applied and probed once per test run;
 a failing test carries the probe output, the kubectl commands run and the lab's recent
-events. The tests leave the lab at the seed stage.
+events. The tests leave the lab at the seed stage, recorded as such (as `netpol-lab stage
+apply seed` would), so `stage next` and `stage apply` carry on from there.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from lab import scenario
+from lab import scenario, stage_apply
 from lab.env import project_root
 from lab.errors import LabError
 from lab.kube import (
@@ -33,8 +34,8 @@ from lab.kube import (
 from lab.matrix import Matrix
 from lab.probe.controls import CONTROL_NAMESPACE
 from lab.probe.prove import ProbeOptions, ProbeRun, kubectl_prefix, prove
-from lab.runner import Result, ShRunner
-from lab.stages import SEED_STAGE, STAGE_LABEL, cumulative_documents, load_stages
+from lab.runner import Result, Runner, ShRunner
+from lab.stages import SEED_STAGE, cumulative_documents, load_stages
 
 UP_HINT = "start one with `make lab-up`"
 
@@ -84,36 +85,58 @@ class LiveLab:
     kubeconfig: str | None
     log: io.StringIO = field(default_factory=io.StringIO)
     outputs: dict[str, str] = field(default_factory=dict)
+    fixed_runner: Runner | None = None  # tests of this suite substitute one
+    touched: bool = False  # whether the policies were changed (then the seed is restored at the end)
 
     @property
-    def runner(self) -> ShRunner:
-        return ShRunner(self.log, env=dict(os.environ), cwd=project_root())
+    def runner(self) -> Runner:
+        return self.fixed_runner or ShRunner(self.log, env=dict(os.environ), cwd=project_root())
+
+    def kubectl_argv(self, *args: str) -> list[str]:
+        return [*kubectl_prefix(self.context, self.kubeconfig), *args]
 
     def kubectl(self, *args: str, input: str | None = None) -> Result:
-        argv = [*kubectl_prefix(self.context, self.kubeconfig), *args]
-        result = self.runner.run(argv, input=input, timeout=120)
+        result = self.runner.run(self.kubectl_argv(*args), input=input, timeout=120)
         if result.stdout or result.stderr:
             self.log.write(result.stdout + result.stderr)
         return result
 
+    def go_to_stage(self, number: int) -> None:
+        """Exactly the policies of stages 0..number, the stage recorded: `netpol-lab stage apply`'s
+        own plan (server-side apply, delete later stages' policies by label, the stage ConfigMap)."""
+        self.touched = True
+        plan = stage_apply.plan_apply(load_stages(project_root()), number, self.kubectl_argv)
+        try:
+            stage_apply.execute(self.runner, plan)
+        except LabError as error:
+            pytest.fail(f"could not bring the lab to stage {number}: {error.message}", pytrace=False)
+
     def remove_stage_policies(self) -> None:
-        """Delete every policy a stage applied (they carry the stage label)."""
-        selector = f"--selector={STAGE_LABEL}"
-        result = self.kubectl("delete", "networkpolicies", "--all-namespaces", selector, "--ignore-not-found")
-        if not result.ok:
-            pytest.fail(f"could not remove the stage policies: {result.error_line()}", pytrace=False)
-        # Calico's own policies (stage 6) exist only where the Calico API server serves them
-        self.kubectl("delete", "globalnetworkpolicies.projectcalico.org", selector, "--ignore-not-found")
+        """Back to stage 0: every policy a stage applied is deleted, Calico's included."""
+        self.go_to_stage(0)
 
     def apply_one_by_one(self, documents: Sequence[dict[str, Any]]) -> None:
-        """Apply each policy on its own, in the given order."""
+        """Apply each policy on its own, in the given order (as `stage apply` does, server-side)."""
+        self.touched = True
         for document in documents:
-            result = self.kubectl("apply", "-f", "-", input=yaml.safe_dump(document, sort_keys=False))
+            result = self.kubectl(
+                "apply",
+                "--server-side",
+                f"--field-manager={stage_apply.FIELD_MANAGER}",
+                "-f",
+                "-",
+                input=yaml.safe_dump(document, sort_keys=False),
+            )
             if not result.ok:
                 name = document.get("metadata", {}).get("name")
                 pytest.fail(
                     f"could not apply {document.get('kind')} {name}: {result.error_line()}", pytrace=False
                 )
+
+    def restore_seed(self) -> None:
+        """Leave the lab as `netpol-lab stage apply seed` would: seed policies, stage recorded."""
+        if self.touched:
+            self.go_to_stage(SEED_STAGE)
 
     def probe(self, name: str, expected: Matrix) -> ProbeRun:
         options = ProbeOptions(kubectl=kubectl_prefix(self.context, self.kubeconfig))
@@ -170,8 +193,13 @@ def lab(pytestconfig: pytest.Config) -> Iterator[LiveLab]:
         pytest.skip(message)
     live = LiveLab(clients, context, explicit)
     pytestconfig.stash[LAB_KEY] = live
-    yield live
-    clients.close()
+    try:
+        yield live
+    finally:
+        try:
+            live.restore_seed()  # also after a failure half way through the reverse-order run
+        finally:
+            clients.close()
 
 
 def seed_documents() -> list[dict[str, Any]]:
