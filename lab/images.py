@@ -179,6 +179,25 @@ def save(runner: Runner, images: Sequence[Image], file: Path, platform: str | No
     _check(runner.run([*argv, *(i.name for i in images)], timeout=1800), "docker image save", "see above")
 
 
+# The variable that names each digest-pinned image by another reference (lab/pins.py).
+_OVERRIDE_VARS = {"node_image": "NETPOL_LAB_NODE_IMAGE", "agnhost_image": "NETPOL_LAB_AGNHOST_IMAGE"}
+
+
+def lost_digest_overrides(local: LocalImages, pins: Pins) -> dict[str, str]:
+    """Overrides naming by tag the digest-pinned images that Docker holds only by tag.
+
+    Docker's classic image store does not keep an image's registry digest through
+    ``docker save``/``docker load`` (kind#2734), so a digest-pinned reference would be pulled
+    again, and fail offline. Naming the loaded tag instead lets the lab start without network.
+    """
+    overrides = {}
+    for attr, var in _OVERRIDE_VARS.items():
+        image = Image(getattr(pins, attr))
+        if image.digest and not local.has(image) and image.name in local.names:
+            overrides[var] = image.name
+    return overrides
+
+
 def load_archive(runner: Runner, file: Path) -> None:
     """``docker load -i FILE``: the images come back with their tags."""
     if not runner.dry_run and not file.is_file():

@@ -58,6 +58,14 @@ def execute(args: argparse.Namespace, env: Environment, runner: Runner, pins: Pi
         )
     else:
         images.load_archive(runner, args.file)
+        overrides = {} if runner.dry_run else images.lost_digest_overrides(images.local_images(runner), pins)
+        if overrides:
+            pins = Pins.from_env({**env.env, **overrides})
+            settings = " ".join(f"{var}={value}" for var, value in overrides.items())
+            env.out(
+                "note: Docker did not keep the registry digest of the digest-pinned images, so the "
+                f"pinned references would be pulled again; offline, build with `{settings} make lab-up`"
+            )
         if runner.dry_run or images.cluster_exists(runner, args.name):
             loaded = images.preload_local_images(runner, args.name, pins)
             env.out(f"loaded {len(loaded)} images into the nodes of {args.name}")

@@ -219,3 +219,32 @@ def test_preload_reports_other_kind_failures() -> None:
     runner.answer("kind load docker-image", 1, stderr='ERROR: no nodes found for cluster "netpol-lab"')
     with pytest.raises(LabError, match="kind load docker-image failed: ERROR: no nodes found"):
         images.preload_local_images(runner, "netpol-lab", PINS)
+
+
+def test_load_that_lost_the_digests_says_how_to_build_offline(tmp_path: Path) -> None:
+    """Docker's classic store drops registry digests on save/load: the pinned refs would be pulled."""
+    archive = tmp_path / "lab.tar"
+    archive.write_bytes(b"x")
+    runner = RecordingRunner()
+    runner.answer("kind get clusters", stdout="netpol-lab\n")
+    lost = [(i.repository, i.name.rsplit(":", 1)[1], "<none>") for i in LAB_IMAGES]  # tags only
+    runner.answer(LS, stdout=ls_rows(*lost))
+    env = captured_env()
+    images_command.execute(
+        argparse.Namespace(action="load", file=archive, name="netpol-lab"), env, runner, PINS
+    )
+    node, agnhost = images.Image(pins.NODE_IMAGE), images.Image(pins.AGNHOST_IMAGE)
+    hint = f"NETPOL_LAB_NODE_IMAGE={node.name} NETPOL_LAB_AGNHOST_IMAGE={agnhost.name} make lab-up"
+    assert hint in output(env)
+    [kind_load] = [line for line in runner.lines if line.startswith("kind load")]
+    assert agnhost.name in kind_load.split()  # loaded by its tag, which the override then names
+
+
+def test_load_that_kept_the_digests_needs_no_override(tmp_path: Path) -> None:
+    kept = images.LocalImages(
+        frozenset(i.name for i in LAB_IMAGES),
+        {i.by_digest: i.digest for i in LAB_IMAGES if i.by_digest and i.digest},
+    )
+    assert images.lost_digest_overrides(kept, PINS) == {}
+    nothing = images.LocalImages(frozenset(), {})
+    assert images.lost_digest_overrides(nothing, PINS) == {}  # not loaded at all: nothing to name
