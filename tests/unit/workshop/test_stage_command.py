@@ -204,6 +204,26 @@ def test_kindnet_has_no_calico_policies_to_delete() -> None:
     assert applied_documents(runner)[-1]["kind"] == "ConfigMap"  # carried on and recorded the stage
 
 
+def test_calicos_api_server_down_is_not_taken_for_no_calico() -> None:
+    # kubectl says "doesn't have a resource type" here too, after a discovery error: the
+    # guardrails may exist, so going back from stage 6 must not report success
+    runner = at_stage(6)
+    runner.answer(
+        DELETE_GNP,
+        1,
+        stderr=(
+            'E0101 00:00:00.000000 1 memcache.go:265] "Unhandled Error" err="couldn\'t get resource list '
+            'for projectcalico.org/v3: the server is currently unable to handle the request"\n'
+            'error: the server doesn\'t have a resource type "globalnetworkpolicies"\n'
+        ),
+    )
+    with pytest.raises(LabError, match=r"Calico's API server does not answer.*tigerastatus apiserver"):
+        stage_command.change_stage(
+            args("apply", "4", no_probe=True), captured_env(), runner, STAGES, probe=ProbeSpy()
+        )
+    assert all(doc["kind"] != "ConfigMap" for doc in applied_documents(runner))  # stage 4 not recorded
+
+
 def test_stage_6_without_calicos_api_server_is_one_line_with_the_fix() -> None:
     runner = at_stage(5)
 
