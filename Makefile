@@ -15,7 +15,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: help lab-up lab-down lab-status test e2e lint doctor probe stage-list stage-apply stage-next stage-reset lab-report lab-ui images images-save images-load tools
 
 help: ## show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "netpol-lab needs Python 3.10 or newer: install it and rerun make")'
@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
 	@touch $@
 
-lab-up: $(STAMP) ## build the lab (kind + $(CNI) + workloads); safe to rerun
+lab-up: $(STAMP) ## build the lab (CNI=calico, kindnet or plain); safe to rerun
 	$(LAB) up --cni $(CNI)
 
 lab-down: $(STAMP) ## delete the lab's kind cluster
@@ -36,7 +36,7 @@ lab-status: $(STAMP) ## show nodes, Calico and where each pod runs
 doctor: $(STAMP) ## check Docker, kind, kubectl and host limits
 	$(LAB) doctor
 
-probe: $(STAMP) ## probe every flow, compare with stage STAGE=$(STAGE), save under reports/
+probe: $(STAMP) ## probe every flow, compare with STAGE=N (default seed), save under reports/
 	$(LAB) probe --stage $(STAGE) --save
 
 lab-report: $(STAMP) ## write reports/report.html from the saved probe results
@@ -54,11 +54,11 @@ stage-next: $(STAMP) ## apply the next stage, then probe
 stage-reset: $(STAMP) ## back to stage 0 (no lab policy)
 	$(LAB) stage reset
 
-images-save: $(STAMP) ## pull every lab image and save them to IMAGES=$(IMAGES)
+images-save: $(STAMP) ## pull every lab image and save them to IMAGES=FILE (default lab-images.tar)
 	$(LAB) images pull
 	$(LAB) images save $(IMAGES)
 
-images-load: $(STAMP) ## load IMAGES=$(IMAGES) into Docker and the lab's nodes
+images-load: $(STAMP) ## load IMAGES=FILE into Docker and the lab's nodes
 	$(LAB) images load $(IMAGES)
 
 lab-ui: ## Calico's Whisker flow UI on http://localhost:8081 (Ctrl-C stops it)
