@@ -50,10 +50,10 @@ class Finding:
 
 @dataclass(frozen=True)
 class DockerInfo:
+    """The parts of `docker info` the checks read."""
+
     server_version: str = ""
     mem_total: int = 0
-    os_type: str = ""
-    architecture: str = ""
 
 
 def parse_version(text: str) -> tuple[int, int, int] | None:
@@ -83,8 +83,6 @@ def check_docker(runner: Runner) -> tuple[Finding, DockerInfo | None]:
     info = DockerInfo(
         str(data.get("ServerVersion") or ""),
         int(data.get("MemTotal") or 0),
-        str(data.get("OSType") or ""),
-        str(data.get("Architecture") or ""),
     )
     if result.ok and info.server_version:
         gib = info.mem_total / GIB

@@ -22,8 +22,6 @@ NODE_IMAGE = "kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784
 KUBERNETES_VERSION = "v1.36.1"
 # kubectl supports one minor version of skew either side of the API server.
 KUBECTL_MIN_VERSION = (1, 35, 0)
-KIND_DOWNLOAD_URL = "https://kind.sigs.k8s.io/dl/{version}/kind-{os}-{arch}"
-KUBECTL_DOWNLOAD_URL = "https://dl.k8s.io/release/{version}/bin/{os}/{arch}/kubectl"
 
 CALICO_VERSION = "v3.32.1"
 CALICO_BASE_URL = f"https://raw.githubusercontent.com/projectcalico/calico/{CALICO_VERSION}/manifests/"
@@ -89,8 +87,6 @@ class Pins:
 
     node_image: str = NODE_IMAGE
     agnhost_image: str = AGNHOST_IMAGE
-    kind_version: str = KIND_VERSION
-    kubernetes_version: str = KUBERNETES_VERSION
     calico_version: str = CALICO_VERSION
     calico_base_url: str = CALICO_BASE_URL
     calico_manifests: tuple[PinnedFile, ...] = CALICO_MANIFESTS

@@ -20,7 +20,6 @@ from lab.pins import Pins
 from lab.runner import Runner
 
 WORKLOADS_DIR = Path("manifests") / "workloads"  # relative to the project root
-RENDERED_DIR = Path(".cache") / "workloads"
 # The probes' control pod (outside and metadata cells) and the metadata stand-in (a hostNetwork
 # DaemonSet answering on 169.254.169.254:80 on the workers); see the comments in each manifest.
 CONTROL_DIR = Path("manifests") / "control"
