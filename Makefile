@@ -12,7 +12,7 @@ KUBECTL := PATH="$(CURDIR)/bin:$$PATH" kubectl --context kind-netpol-lab
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help lab-up lab-down lab-status test e2e lint doctor probe stage-list stage-apply stage-next stage-reset lab-report lab-ui images images-save images-load tools
+.PHONY: help lab-up lab-down lab-status test e2e lint doctor probe stage-list stage-apply stage-next stage-reset lab-report lab-ui images-save images-load tools
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
