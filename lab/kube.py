@@ -278,11 +278,6 @@ class ExecOutcome:
     error: str = ""
     seconds: float = 0.0
 
-    @property
-    def ran(self) -> bool:
-        """Whether the command ran to completion and its exit status is known."""
-        return self.exit_code is not None and not self.error
-
 
 class Transport(Protocol):
     """Runs a command in a pod's container and reports the outcome; never raises for exec problems."""

@@ -472,8 +472,3 @@ class Engine:
                 if rule.everything or any(block.contains(address) for block in rule.ip_blocks):
                     return True
         return False
-
-    def selecting(self, pod: int, direction: str) -> list[CompiledPolicy]:
-        """The policies that isolate ``pod`` in ``direction`` (in input order)."""
-        wanted = "Ingress" if direction == INGRESS else "Egress"
-        return [c for c in self.policies if c.selected >> pod & 1 and wanted in c.policy.types]

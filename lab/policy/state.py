@@ -43,7 +43,6 @@ from lab.policy.model import (
 from lab.runner import Runner, ShRunner
 from lab.stages import cumulative_documents, load_stages, stage_by_name
 
-K8S_POLICY_API = "networking.k8s.io/v1"
 DNS_NAMESPACE = "kube-system"
 DNS_LABELS = {"k8s-app": "kube-dns"}
 # CoreDNS as kind deploys it: Deployment coredns in kube-system, ports dns/53 UDP, dns-tcp/53 TCP.

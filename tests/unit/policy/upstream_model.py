@@ -21,7 +21,6 @@ from tests.unit.policy.builders import namespace, pod, policy, state_of
 NAMESPACES = ("x", "y", "z")
 PODS = ("a", "b", "c")
 PORTS = tuple((f"serve-{n}-{p.lower()}", n, p) for n in (80, 81) for p in ("TCP", "UDP", "SCTP"))
-ALL_PODS = tuple(f"{ns}/{p}" for ns in NAMESPACES for p in PODS)
 
 
 def ip_of(key: str) -> str:
