@@ -36,6 +36,11 @@ class PinnedFile:
     sha256: str
     size: int
 
+    @property
+    def checksum_variable(self) -> str:
+        """The variable that overrides the pinned sha256 (dots and dashes as underscores)."""
+        return "NETPOL_LAB_CALICO_SHA256_" + self.name.upper().replace(".", "_").replace("-", "_")
+
 
 # Applied in this order. custom-resources.yaml is not used: the lab ships its own
 # Installation and APIServer (manifests/calico/), so the pool matches kind's podSubnet.
@@ -114,7 +119,7 @@ class Pins:
                 used.append(var)
         files = []
         for pinned in pins.calico_manifests:
-            var = "NETPOL_LAB_CALICO_SHA256_" + pinned.name.upper().replace(".", "_").replace("-", "_")
+            var = pinned.checksum_variable
             if env.get(var):
                 files.append(replace(pinned, sha256=env[var].lower(), size=-1))
                 used.append(var)

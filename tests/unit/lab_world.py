@@ -6,6 +6,7 @@ executables on PATH, so both paths are driven by the same facts.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 from dataclasses import dataclass, field
@@ -268,13 +269,10 @@ class World:
 
 def calico_folder(folder: Path) -> tuple[Path, dict[str, str]]:
     """A local Calico folder with small stand-in files, and the env pinning their checksums."""
-    import hashlib
-
     folder.mkdir(parents=True, exist_ok=True)
     env = {}
     for pinned in pins.CALICO_MANIFESTS:
         content = f"# stand-in for {pinned.name}\n".encode()
         (folder / pinned.name).write_bytes(content)
-        var = "NETPOL_LAB_CALICO_SHA256_" + pinned.name.upper().replace(".", "_").replace("-", "_")
-        env[var] = hashlib.sha256(content).hexdigest()
+        env[pinned.checksum_variable] = hashlib.sha256(content).hexdigest()
     return folder, env

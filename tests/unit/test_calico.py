@@ -141,6 +141,15 @@ def test_the_local_folder_comes_from_the_environment_too(tmp_path: Path) -> None
     assert calico.source_for(tmp_path, pins, "/elsewhere").local_dir == Path("/elsewhere")
 
 
+def test_a_checksum_override_uses_the_documented_variable_name() -> None:
+    pinned = Pins().calico_manifests[1]
+    assert pinned.checksum_variable == "NETPOL_LAB_CALICO_SHA256_TIGERA_OPERATOR_YAML"  # docs/lab.md
+    pins = Pins.from_env({"NETPOL_LAB_CALICO_SHA256_TIGERA_OPERATOR_YAML": "AB" * 32})
+    assert pins.calico_manifests[1].sha256 == "ab" * 32
+    assert pins.calico_manifests[0] == Pins().calico_manifests[0]
+    assert pins.overrides == ("NETPOL_LAB_CALICO_SHA256_TIGERA_OPERATOR_YAML",)
+
+
 def test_the_real_pins_name_every_file_with_a_full_sha256() -> None:
     assert [p.name for p in CALICO_MANIFESTS] == ["v1_crd_projectcalico_org.yaml", "tigera-operator.yaml"]
     for pinned in CALICO_MANIFESTS:
