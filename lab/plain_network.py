@@ -59,8 +59,14 @@ def node_networks(nodes: Sequence[kubeobjects.Obj]) -> list[NodeNet]:
     return sorted(found, key=lambda n: n.name)
 
 
-def pod_cidrs_phase(runner: Runner, kubectl: KubectlArgv, expected: int) -> waits.Phase:
-    """Every node has a pod CIDR (the controller manager hands them out) and an InternalIP."""
+def pod_cidrs_phase(
+    runner: Runner, kubectl: KubectlArgv, expected: int, found: list[NodeNet] | None = None
+) -> waits.Phase:
+    """Every node has a pod CIDR (the controller manager hands them out) and an InternalIP.
+
+    ``found`` receives the nodes of the last poll, so the caller can wire them without asking
+    the API server again.
+    """
 
     def poll(echo: bool) -> waits.Check:
         result = runner.run(kubectl("get", "nodes", "-o", "json"), timeout=30, echo=echo)
@@ -69,6 +75,8 @@ def pod_cidrs_phase(runner: Runner, kubectl: KubectlArgv, expected: int) -> wait
         if not result.ok:
             return waits.Check(False, result.error_line())
         nets = node_networks(kubeobjects.items(result.stdout))
+        if found is not None:
+            found[:] = nets
         waiting = [n.name for n in nets if not (n.pod_cidr and n.internal_ip)]
         if len(nets) >= expected and not waiting:
             return waits.Check(True)

@@ -254,14 +254,15 @@ def install_network(ctx: UpContext) -> None:
             timeout=ctx.timeout(),
         )
     elif ctx.cni.wired_by_lab:
+        nodes: list[plain_network.NodeNet] = []  # filled by the wait's last poll
         ctx.wait(
-            plain_network.pod_cidrs_phase(ctx.runner, ctx.cluster.kubectl, cluster_module.EXPECTED_NODES)
+            plain_network.pod_cidrs_phase(
+                ctx.runner, ctx.cluster.kubectl, cluster_module.EXPECTED_NODES, found=nodes
+            )
         )
         if ctx.runner.dry_run:
             ctx.env.out("plain network: the <...> values are read from `kubectl get nodes -o json`")
             nodes = plain_network.planned_nodes(ctx.cluster.name)
-        else:
-            nodes = plain_network.node_networks(ctx.cluster.nodes())
         plain_network.wire(ctx.runner, nodes, ctx.cni.pod_subnet, ctx.env.out)
     else:
         ctx.env.out(f"CNI {ctx.cni.name}: kind installed it with the cluster")

@@ -189,8 +189,12 @@ def test_the_pod_cidr_phase_waits_for_every_node() -> None:
     assert not check.done and "no pod CIDR or InternalIP yet on netpol-lab-control-plane" in check.detail
     assert runner.lines == [f"{KUBECTL} get nodes -o json"]
     ready = World().runner()
+    found: list[NodeNet] = []
     assert (
-        plain_network.pod_cidrs_phase(ready, lambda *a: ["kubectl", "--context", "kind-netpol-lab", *a], 3)
+        plain_network.pod_cidrs_phase(
+            ready, lambda *a: ["kubectl", "--context", "kind-netpol-lab", *a], 3, found
+        )
         .poll(False)
         .done
     )
+    assert found == NODES  # what the caller wires, without asking again

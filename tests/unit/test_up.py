@@ -318,6 +318,10 @@ def test_plain_builds_without_calico_wires_the_nodes_and_says_loudly_that_nothin
         index_of(lines, "kind create cluster") < first_exec < lines.index(f"{APPLY} -f manifests/workloads/")
     )
     assert "docker exec netpol-lab-worker ip route replace 192.168.0.0/24 via 172.18.0.2" in lines
+    # the nodes are read once before wiring (the pod-CIDR wait), not again right after it
+    assert [line for line in lines[:first_exec] if line.startswith(f"{KUBECTL} get nodes")] == [
+        f"{KUBECTL} get nodes -o json"
+    ]
     assert "docker exec netpol-lab-control-plane ip route replace 192.168.2.0/24 via 172.18.0.4" in lines
     text = output(lab_env)
     assert "!!! NetworkPolicy is NOT enforced in this lab (CNI plain), as intended for this mode." in text
