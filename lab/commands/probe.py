@@ -175,26 +175,16 @@ def report(
     stage_title: str,
 ) -> ExitStatus:
     """Print the result as asked, write JUnit/saved JSON, and decide the exit status."""
-    from lab.report.json_report import PodInfo, ProbeResult, dumps, save_probe_result
+    from lab.report.json_report import PodInfo, ProbeResult, save_probe_result
     from lab.report.table import render_differences, render_matrix, summary_line
 
     observed = result.observed
-    comparison = expected.compare(observed) if expected is not None else None
     probed_at = datetime.now(timezone.utc)
     pods = {name: PodInfo(pod.namespace, pod.node, pod.ip) for name, pod in result.pods.items()}
+    recorded = ProbeResult(observed, expected, args.context, stage, probed_at, stage_title, pods)
+    comparison = recorded.comparison
     if args.output == "json":
-        env.stdout.write(
-            dumps(
-                observed,
-                expected,
-                comparison,
-                context=args.context,
-                stage=stage,
-                probed_at=probed_at,
-                stage_title=stage_title,
-                pods=pods,
-            )
-        )
+        env.stdout.write(recorded.to_json())
     else:
         console = env.console()
         title = f"{stage_title} (observed against expected)" if expected is not None else "observed"
@@ -224,9 +214,7 @@ def report(
         )
         env.err(f"wrote {args.junit}")
     if args.save is not None:
-        saved = save_probe_result(
-            ProbeResult(observed, expected, args.context, stage, probed_at, stage_title, pods), args.save
-        )
+        saved = save_probe_result(recorded, args.save)
         env.err(f"saved {saved}")
 
     failed = [(row, column, cell) for row, column, cell in observed if cell.verdict == Verdict.CHECK_FAILED]

@@ -85,6 +85,10 @@ class ProbeResult:
             pods=self.pods,
         )
 
+    def to_json(self) -> str:
+        """``to_dict`` as indented JSON text, ending in a newline (``--output json`` and ``--save``)."""
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
 
 def _cell_dict(cell: Cell, *, observed: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"verdict": cell.verdict.value, "reason": cell.reason}
@@ -152,31 +156,6 @@ def probe_result_to_dict(
         },
         "cells": cells,
     }
-
-
-def dumps(
-    observed: Matrix,
-    expected: Matrix | None,
-    comparison: Comparison | None,
-    *,
-    context: str,
-    stage: str | None,
-    probed_at: datetime,
-    stage_title: str = "",
-    pods: Mapping[str, PodInfo] | None = None,
-) -> str:
-    """``probe_result_to_dict`` as indented JSON text, ending in a newline."""
-    document = probe_result_to_dict(
-        observed,
-        expected,
-        comparison,
-        context=context,
-        stage=stage,
-        probed_at=probed_at,
-        stage_title=stage_title,
-        pods=pods,
-    )
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
 def _aware(moment: datetime) -> datetime:
@@ -304,7 +283,7 @@ def save_probe_result(result: ProbeResult, directory: Path = DEFAULT_REPORTS_DIR
     """Write ``result`` into ``directory`` (created if needed) and return the file's path."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / saved_result_name(result.stage, result.probed_at)
-    path.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(result.to_json(), encoding="utf-8")
     return path
 
 

@@ -13,8 +13,6 @@ from lab.errors import LabError
 from lab.matrix import Verdict
 from lab.report.json_report import (
     FORMAT,
-    ProbeResult,
-    dumps,
     load_probe_result,
     newest_per_stage,
     probe_result_to_dict,
@@ -24,21 +22,8 @@ from lab.report.json_report import (
 from tests.unit.report.samples import PROBED_AT, REPRODUCE, seed_result
 
 
-def document(result: ProbeResult) -> dict:
-    return probe_result_to_dict(
-        result.observed,
-        result.expected,
-        result.comparison,
-        context=result.context,
-        stage=result.stage,
-        probed_at=result.probed_at,
-        stage_title=result.stage_title,
-        pods=result.pods,
-    )
-
-
 def test_top_level_keys_are_stable() -> None:
-    data = document(seed_result())
+    data = seed_result().to_dict()
     assert list(data) == [
         "format", "version", "context", "stage", "stage_title", "probed_at",
         "ok", "summary", "rows", "columns", "pods", "cells",
@@ -58,7 +43,7 @@ def test_top_level_keys_are_stable() -> None:
 
 def test_summary_counts_and_text() -> None:
     result = seed_result()
-    summary = document(result)["summary"]
+    summary = result.to_dict()["summary"]
     assert summary["mismatched"] == 2
     assert summary["inconclusive"] == 1
     assert summary["check_failed"] == 1
@@ -67,7 +52,7 @@ def test_summary_counts_and_text() -> None:
 
 
 def test_each_cell_carries_observed_expected_and_status() -> None:
-    data = document(seed_result())
+    data = seed_result().to_dict()
     assert len(data["cells"]) == len(data["rows"]) * len(data["columns"])
     cells = {(c["from"], c["to"]): c for c in data["cells"]}
     wrong = cells[("frontend", "backend:80")]
@@ -96,16 +81,8 @@ def test_without_expectation_there_is_nothing_to_compare() -> None:
     assert all(c["expected"] is None for c in data["cells"])
 
 
-def test_dumps_is_json_text_ending_in_newline() -> None:
-    result = seed_result()
-    text = dumps(
-        result.observed,
-        result.expected,
-        result.comparison,
-        context=result.context,
-        stage=result.stage,
-        probed_at=result.probed_at,
-    )
+def test_json_text_ends_in_newline() -> None:
+    text = seed_result().to_json()
     assert text.endswith("}\n")
     cells = {(c["from"], c["to"]): c for c in json.loads(text)["cells"]}
     assert cells[("frontend", "svc/backend:80")]["observed"]["verdict"] == "ALLOW"
@@ -115,7 +92,7 @@ def test_dumps_is_json_text_ending_in_newline() -> None:
 def test_naive_time_is_taken_as_utc() -> None:
     result = seed_result()
     result.probed_at = datetime(2026, 1, 1, 8, 0, 0)
-    assert document(result)["probed_at"] == "2026-01-01T08:00:00+00:00"
+    assert result.to_dict()["probed_at"] == "2026-01-01T08:00:00+00:00"
 
 
 def test_round_trip_keeps_every_cell(tmp_path: Path) -> None:
