@@ -15,7 +15,7 @@ import ipaddress
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -40,8 +40,10 @@ from lab.policy.model import (
     parse_policy,
     parse_service,
 )
-from lab.runner import Runner, ShRunner
 from lab.stages import cumulative_documents, load_stages, stage_by_name
+
+if TYPE_CHECKING:  # the runner (and sh) is only needed for --from-cluster: keep it off start-up
+    from lab.runner import Runner
 
 DNS_NAMESPACE = "kube-system"
 DNS_LABELS = {"k8s-app": "kube-dns"}
@@ -354,6 +356,8 @@ def state_from_args(args: argparse.Namespace, env: Environment, runner: Runner |
         state.source = args.state
         return state
     if args.from_cluster:
+        from lab.runner import ShRunner
+
         runner = runner or ShRunner(env.stderr, env=env.env)
         state = load_cluster_state(runner, kubeconfig=args.kubeconfig, context=args.context)
         state.targets = outside_targets(args.outside)
