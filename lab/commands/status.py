@@ -96,17 +96,12 @@ def show(env: Environment, runner: Runner, cluster: Cluster, *, check_exists: bo
     pods = [p for p in found if kubeobjects.namespace(p) in LAB_NAMESPACES]
     helpers = [p for p in found if kubeobjects.namespace(p) in HELPER_NAMESPACES]
     table = _table("NAMESPACE", "POD", "ROLE", "READY", "NODE", "SLOT", "IP")
-    for pod in sorted(pods, key=lambda p: (kubeobjects.namespace(p), kubeobjects.name(p))):
-        node_name = str(pod.get("spec", {}).get("nodeName") or "")
-        ready = "yes" if kubeobjects.pod_ready(pod) else f"no ({kubeobjects.pod_problem(pod)})"
+    for pod in _sorted(pods):
         table.add_row(
             kubeobjects.namespace(pod),
             kubeobjects.name(pod),
             kubeobjects.labels(pod).get("role", ""),
-            ready,
-            node_name or "-",
-            slot_of.get(node_name) or "-",
-            pod.get("status", {}).get("podIP") or "-",
+            *_placement(pod, slot_of),
         )
     if pods:
         console.print(table)
@@ -117,21 +112,28 @@ def show(env: Environment, runner: Runner, cluster: Cluster, *, check_exists: bo
     return ExitStatus.SUCCESS
 
 
+def _sorted(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(pods, key=lambda p: (kubeobjects.namespace(p), kubeobjects.name(p)))
+
+
+def _placement(pod: dict[str, Any], slot_of: dict[str, str]) -> tuple[str, str, str, str]:
+    """The READY, NODE, SLOT and IP cells of a pod's row."""
+    node_name = str(pod.get("spec", {}).get("nodeName") or "")
+    ready = "yes" if kubeobjects.pod_ready(pod) else f"no ({kubeobjects.pod_problem(pod)})"
+    ip = str(pod.get("status", {}).get("podIP") or "-")
+    return ready, node_name or "-", slot_of.get(node_name) or "-", ip
+
+
 def _helpers(console: Console, pods: list[dict[str, Any]], slot_of: dict[str, str]) -> list[str]:
     """The control pod and the metadata stand-in, and what it means when they are not Ready."""
     if not pods:
         return ["Control pod and metadata stand-in: none yet (`make lab-up` deploys them)"]
     table = _table("PROBE HELPER", "POD", "READY", "NODE", "SLOT", "IP")
-    for pod in sorted(pods, key=lambda p: (kubeobjects.namespace(p), kubeobjects.name(p))):
-        node_name = str(pod.get("spec", {}).get("nodeName") or "")
-        ready = "yes" if kubeobjects.pod_ready(pod) else f"no ({kubeobjects.pod_problem(pod)})"
+    for pod in _sorted(pods):
         table.add_row(
             HELPER_NAMESPACES[kubeobjects.namespace(pod)],
             f"{kubeobjects.namespace(pod)}/{kubeobjects.name(pod)}",
-            ready,
-            node_name or "-",
-            slot_of.get(node_name) or "-",
-            pod.get("status", {}).get("podIP") or "-",
+            *_placement(pod, slot_of),
         )
     console.print(table)
     notes = []
