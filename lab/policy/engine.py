@@ -38,6 +38,13 @@ from lab.policy.selectors import LabelIndex, LabelSelector, bits, mask_of
 
 INGRESS = "ingress"
 EGRESS = "egress"
+
+
+def policy_type(direction: str) -> str:
+    """The ``policyTypes`` word of a direction: ``ingress`` -> ``Ingress``."""
+    return "Ingress" if direction == INGRESS else "Egress"
+
+
 SELF_REASON = (
     "a pod reaching itself is always allowed (Kubernetes: a pod cannot block access to itself); "
     "the probes do not judge it"
@@ -240,27 +247,27 @@ class Engine:
         if policy.namespace is not None:
             selected &= self._namespace_pods.get(policy.namespace, 0)
         compiled = CompiledCalico(policy, selected)
-        for direction, rules in ((INGRESS, policy.ingress), (EGRESS, policy.egress)):
-            target = compiled.ingress if direction == INGRESS else compiled.egress
-            if (direction == INGRESS and not policy.affects_ingress) or (
-                direction == EGRESS and not policy.affects_egress
-            ):
+        for affected, rules, target in (
+            (policy.affects_ingress, policy.ingress, compiled.ingress),
+            (policy.affects_egress, policy.egress, compiled.egress),
+        ):
+            if not affected:
                 continue
-            for number, rule in enumerate(rules):
-                target.append(
-                    CompiledCalicoRule(
-                        rule,
-                        number,
-                        self._entity_pods(rule.source, policy.namespace),
-                        self._entity_pods(rule.destination, policy.namespace),
-                    )
+            target.extend(
+                CompiledCalicoRule(
+                    rule,
+                    number,
+                    self._entity_pods(rule.source, policy.namespace),
+                    self._entity_pods(rule.destination, policy.namespace),
                 )
+                for number, rule in enumerate(rules)
+            )
         return compiled
 
     def ordered(self, pod: int, direction: str) -> list[CompiledPolicy | CompiledCalico]:
         """The policies that select ``pod`` in ``direction``, in Calico's evaluation order."""
         entries: list[tuple[tuple[float, str], CompiledPolicy | CompiledCalico]] = []
-        wanted = "Ingress" if direction == INGRESS else "Egress"
+        wanted = policy_type(direction)
         for calico in self.calico:
             if calico.selected >> pod & 1 and wanted in calico.policy.types:
                 entries.append((calico.policy.sort_key, calico))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lab.policy.calico import KUBERNETES_ORDER, CalicoPolicy, CalicoRule, entity_miss, ports_ok, protocol_ok
-from lab.policy.engine import EGRESS, INGRESS, SELF_REASON
+from lab.policy.engine import EGRESS, INGRESS, SELF_REASON, policy_type
 from lab.policy.model import ClusterState, IPAddress, Peer, Pod, Policy, PolicyPort, Rule
 from lab.policy.selectors import LabelSelector, describe_labels
 
@@ -187,7 +187,7 @@ def _rules(policy: Policy, direction: str) -> tuple[Rule, ...]:
 
 
 def isolating_policies(state: ClusterState, pod: Pod, direction: str) -> list[Policy]:
-    wanted = "Ingress" if direction == INGRESS else "Egress"
+    wanted = policy_type(direction)
     return [
         p
         for p in state.policies
@@ -329,7 +329,7 @@ class Explainer:
 
     def ordered(self, pod: Pod, direction: str) -> list[Any]:
         """Calico and Kubernetes policies selecting ``pod``, in Calico's evaluation order."""
-        wanted = "Ingress" if direction == INGRESS else "Egress"
+        wanted = policy_type(direction)
         labels = self.state.namespace_labels(pod.namespace)
         entries: list[tuple[tuple[float, str], Any]] = [
             (c.sort_key, c) for c in self.state.calico if wanted in c.types and c.selects(pod, labels)
