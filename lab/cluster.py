@@ -79,18 +79,15 @@ class Cluster:
     def context(self) -> str:
         return f"kind-{self.name}"  # kind names the context kind-<cluster>
 
+    def _kubeconfig_flag(self) -> list[str]:
+        return ["--kubeconfig", self.kubeconfig] if self.kubeconfig else []
+
     def kubectl(self, *args: str) -> list[str]:
         """A kubectl command line aimed at this cluster, whatever the current context is."""
-        argv = ["kubectl", "--context", self.context]
-        if self.kubeconfig:
-            argv += ["--kubeconfig", self.kubeconfig]
-        return [*argv, *args]
+        return ["kubectl", "--context", self.context, *self._kubeconfig_flag(), *args]
 
     def _kind(self, *args: str, kubeconfig: bool = True) -> list[str]:
-        argv = ["kind", *args, "--name", self.name]
-        if self.kubeconfig and kubeconfig:
-            argv += ["--kubeconfig", self.kubeconfig]
-        return argv
+        return ["kind", *args, "--name", self.name, *(self._kubeconfig_flag() if kubeconfig else [])]
 
     def exists(self) -> bool:
         """Whether kind knows a cluster of this name (`kind get clusters`)."""
@@ -106,8 +103,7 @@ class Cluster:
         """`kind create cluster --wait 0s`: kind's own wait only covers the control plane, which
         stays NotReady until a CNI runs, so the lab waits for nodes itself after the CNI."""
         argv = ["kind", "create", "cluster", "--name", self.name, "--config", config_path, "--wait", "0s"]
-        if self.kubeconfig:
-            argv += ["--kubeconfig", self.kubeconfig]
+        argv += self._kubeconfig_flag()
         result = self.runner.run(argv, timeout=timeout, stream=True)
         if result.dry_run or result.ok:
             return
@@ -138,9 +134,7 @@ class Cluster:
 
     def has_context(self) -> bool:
         """Whether the kubeconfig knows the cluster's context (a user may have removed it)."""
-        argv = ["kubectl", "config", "get-contexts", self.context]
-        if self.kubeconfig:
-            argv += ["--kubeconfig", self.kubeconfig]
+        argv = ["kubectl", "config", "get-contexts", self.context, *self._kubeconfig_flag()]
         result = self.runner.run(argv, timeout=30)
         return result.ok or result.dry_run
 
