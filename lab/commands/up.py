@@ -33,9 +33,9 @@ from lab.scenario import LAB_NAMESPACES
 
 DEFAULT_TIMEOUT = 900.0  # image pulls for three nodes and Calico on a workshop's wifi
 COMMAND_TIMEOUT = 300.0
-STANDIN_TIMEOUT = 120.0
+STANDIN_TIMEOUT = 120.0  # the metadata stand-in is optional: a short wait, then a warning
 ENFORCEMENT_ATTEMPTS = 10  # probes after the deny policy, to give the CNI time to program it
-ENFORCEMENT_INTERVAL = 1.0  # the metadata stand-in is optional: a short wait, then a warning
+ENFORCEMENT_INTERVAL = 1.0  # seconds between those probes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
