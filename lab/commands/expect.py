@@ -27,7 +27,7 @@ from lab.policy.engine import Engine
 from lab.policy.explain import Explainer
 from lab.policy.lab_matrix import expected_lab_matrix, workload_pod
 from lab.policy.model import ClusterState, ExternalTarget
-from lab.policy.state import add_state_arguments, parse_target, state_from_args
+from lab.policy.state import add_state_arguments, parse_target, print_notes, state_from_args
 from lab.report.table import render_matrix
 from lab.scenario import WORKLOADS
 
@@ -53,8 +53,7 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     extra = [parse_target(text) for text in args.to]
     known = {t.key for t in state.targets}
     state.targets.extend(t for t in extra if t.key not in known)
-    for line in [*state.notes, *(f"warning: {w}" for w in state.warnings)]:
-        env.err(line)
+    print_notes(state, env)
     if args.output == "json":
         json.dump({"flows": flows(state)}, env.stdout, indent=1)
         env.out()

@@ -21,7 +21,7 @@ from lab.env import Environment, ExitStatus
 from lab.errors import LabError
 from lab.policy.explain import Explainer
 from lab.policy.model import PROTOCOLS, Pod
-from lab.policy.state import add_state_arguments, find_pod, state_from_args
+from lab.policy.state import add_state_arguments, find_pod, print_notes, state_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,8 +52,7 @@ def parse_port(text: str, destination: Pod | None) -> tuple[int, str]:
 
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     state = state_from_args(args, env)
-    for line in [*state.notes, *(f"warning: {w}" for w in state.warnings)]:
-        env.err(line)
+    print_notes(state, env)
     source = find_pod(state, args.source)
     target: Pod | str
     try:

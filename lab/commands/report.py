@@ -71,7 +71,8 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     except OSError as error:
         raise LabError(f"cannot write {target}: {error.strerror}: choose another --html FILE") from error
     for result in results:
-        summary = summary_line(result.comparison) if result.comparison else "no expectation recorded"
+        comparison = result.comparison
+        summary = summary_line(comparison) if comparison is not None else "no expectation recorded"
         env.out(f"{stage_heading(result)}: {summary}")
     env.out(f"wrote {target} ({len(results)} result(s)); open {target.resolve().as_uri()}")
     return ExitStatus.SUCCESS

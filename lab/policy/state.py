@@ -348,6 +348,12 @@ def add_state_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def print_notes(state: ClusterState, env: Environment) -> None:
+    """What loading the state noticed, on stderr: the notes, then the warnings."""
+    for line in [*state.notes, *(f"warning: {w}" for w in state.warnings)]:
+        env.err(line)
+
+
 def state_from_args(args: argparse.Namespace, env: Environment, runner: Runner | None = None) -> ClusterState:
     """Load the state the options name; ``--stage seed`` when none is given."""
     if args.state:
