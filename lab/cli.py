@@ -19,7 +19,7 @@ from lab.env import Environment, ExitStatus
 from lab.errors import LabError
 
 VERBS: dict[str, str] = {
-    "up": "build the lab: kind cluster, Calico, the four workloads (idempotent)",
+    "up": "build the lab: kind cluster, its network (Calico by default), the four workloads (idempotent)",
     "down": "delete the lab's kind cluster (nothing else)",
     "status": "show the lab: nodes, Calico, workloads and where each pod runs",
     "doctor": "check this machine (Docker, kind, kubectl, limits) and say how to fix each problem",
