@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from lab import calico, doctor, enforcement, images, plain_network, waits, workloads
 from lab import cluster as cluster_module
 from lab.cluster import Cluster, RenderedConfig
@@ -119,6 +121,21 @@ def check_enforcement(ctx: UpContext) -> None:
     if not ctx.enforcement_check:
         ctx.env.out("enforcement check skipped (--skip-enforcement-check): `netpol-lab doctor --enforcement`")
         return
+    recorded = None if ctx.runner.dry_run else recorded_enforcement(ctx)
+    if recorded is not None:
+        # A lab that was checked when it was built is not checked again on every re-run: the
+        # canary costs a namespace, two pods and several seconds, and a re-run changes nothing.
+        ctx.enforcement_result = enforcement.EnforcementResult(
+            verdict=recorded, message=f"recorded when the lab was built: {recorded.value}", namespace=""
+        )
+        ctx.env.out(
+            f"NetworkPolicy enforcement, recorded when the lab was built: {recorded.value} "
+            "(`netpol-lab doctor --enforcement` checks again)"
+        )
+        if recorded == enforcement.Enforcement.DOES_NOT_ENFORCE and not ctx.cni.enforces_network_policy:
+            for line in not_enforced_banner(ctx.cni, ctx.enforcement_result):
+                ctx.env.out(line)
+        return
     if ctx.runner.dry_run:
         ctx.env.out(
             "enforcement check: create a canary and a client, wait for them, probe the canary, apply a "
@@ -134,9 +151,12 @@ def check_enforcement(ctx: UpContext) -> None:
         sleep=ctx.sleep,
     )
     if ctx.runner.dry_run:
+        record_enforcement(ctx, "VERDICT")
         return
     ctx.enforcement_result = result
     cni = ctx.cni
+    if result.verdict != enforcement.Enforcement.UNKNOWN:
+        record_enforcement(ctx, result.verdict.value)
     if result.verdict == enforcement.Enforcement.UNKNOWN:
         ctx.env.err(f"warning: {result.message}; check again later with `netpol-lab doctor --enforcement`")
     elif result.verdict == enforcement.Enforcement.ENFORCES:
@@ -150,13 +170,60 @@ def check_enforcement(ctx: UpContext) -> None:
         raise LabError(
             f"this cluster (CNI {cni.name}) does NOT enforce NetworkPolicy: the canary still answered "
             f"after a deny-all-ingress policy ({result.attempts} tries; last: `{result.probe_line}`). "
-            f"The lab would prove nothing: rebuild it with `{cluster_module.RECREATE}`"
-            + (f" CNI={cni.name}" if cni.name != DEFAULT_CNI else ""),
+            f"The lab would prove nothing: rebuild it with `{cluster_module.RECREATE}"
+            + (f" CNI={cni.name}" if cni.name != DEFAULT_CNI else "")
+            + "`",
             ExitStatus.MISMATCH,
         )
     else:
         for line in not_enforced_banner(cni, result):
             ctx.env.out(line)
+
+
+# Where `up` keeps the enforcement verdict of the lab it built (only a definite one).
+ENFORCEMENT_RECORD = "netpol-lab-enforcement"
+
+
+def recorded_enforcement(ctx: UpContext) -> enforcement.Enforcement | None:
+    """The verdict recorded when this lab was built, if a check gave a definite one."""
+    result = ctx.runner.run(
+        ctx.cluster.kubectl(
+            "get",
+            "configmap",
+            ENFORCEMENT_RECORD,
+            "-n",
+            "default",
+            "-o",
+            "jsonpath={.data.verdict}",
+            "--ignore-not-found",
+        ),
+        timeout=ctx.timeout(),
+    )
+    value = result.stdout.strip() if result.ok else ""
+    if value in (enforcement.Enforcement.ENFORCES.value, enforcement.Enforcement.DOES_NOT_ENFORCE.value):
+        return enforcement.Enforcement(value)
+    return None
+
+
+def record_enforcement(ctx: UpContext, verdict: str) -> None:
+    """Keep a definite verdict in a ConfigMap, so a re-run of `up` need not check again."""
+    record = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": ENFORCEMENT_RECORD,
+            "namespace": "default",
+            "labels": {PART_OF_LABEL[0]: PART_OF_LABEL[1]},
+        },
+        "data": {"verdict": verdict},
+    }
+    result = ctx.runner.run(
+        ctx.cluster.kubectl("apply", "--server-side", "--field-manager=netpol-lab", "-f", "-"),
+        input=yaml.safe_dump(record, sort_keys=False),
+        timeout=ctx.timeout(),
+    )
+    if not result.ok:
+        ctx.env.err(f"warning: could not record the enforcement verdict: {result.error_line()}")
 
 
 def not_enforced_banner(cni: Cni, result: enforcement.EnforcementResult) -> list[str]:

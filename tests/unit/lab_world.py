@@ -124,6 +124,7 @@ class World:
     control_ready: bool = True
     standin_ready: bool = True
     pod_cidrs: bool = True  # the controller manager has given each node a pod CIDR
+    enforcement_recorded: str = ""  # the verdict `up` recorded when it built the lab, if any
 
     def answers(self) -> dict[str, tuple[str, str, int]]:
         """Command-line prefix -> (stdout, stderr, exit code)."""
@@ -149,6 +150,7 @@ class World:
             ),
             "kind export logs": (f'Exporting logs for cluster "netpol-lab" to:\n{self.logs_dir}\n', "", 0),
             "kubectl config get-contexts": ("", "", 0),
+            f"{KUBECTL} get configmap netpol-lab-enforcement": (self.enforcement_recorded, "", 0),
             f"{KUBECTL} apply": ("", "Error from server: admission webhook denied\n", 1)
             if self.apply_fails
             else ("serverside-applied\n", "", 0),

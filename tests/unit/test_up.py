@@ -10,17 +10,20 @@ import argparse
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from lab import cli, pins, plain_network
 from lab.cluster import RENDERED_CONFIG
 from lab.cni import KINDNET, PLAIN
 from lab.commands import up
+from lab.commands.up import ENFORCEMENT_RECORD
 from lab.env import Environment, ExitStatus, project_root
 from lab.errors import LabError
 from lab.runner import Result, Runner, ShRunner
-from tests.fakes import captured_env, errors, output
+from tests.fakes import RecordingRunner, captured_env, errors, output
 from tests.unit.fakebin.tools import FakeTools, install
 from tests.unit.lab_world import KUBECTL, World, calico_folder, fingerprint
 
@@ -274,6 +277,43 @@ def test_an_enforcing_lab_says_so(lab_env: Environment) -> None:
     )
 
 
+def recorded_verdicts(runner: RecordingRunner) -> list[dict[str, Any]]:
+    docs = [doc for call in runner.calls if call.input for doc in yaml.safe_load_all(call.input) if doc]
+    return [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == ENFORCEMENT_RECORD]
+
+
+def test_a_definite_verdict_is_recorded_for_the_next_run(lab_env: Environment) -> None:
+    runner = World().runner()
+    assert run_up(lab_env, runner) is ExitStatus.SUCCESS, errors(lab_env)
+    [record] = recorded_verdicts(runner)
+    assert record["data"] == {"verdict": "enforces"}
+    assert record["metadata"]["labels"] == {"app.kubernetes.io/part-of": "netpol-lab"}
+
+
+def test_a_lab_checked_when_it_was_built_is_not_checked_again(lab_env: Environment) -> None:
+    runner = World(cluster_exists=True, enforcement_recorded="enforces").runner()
+    time = FakeTime()
+    assert run_up(lab_env, runner, time=time) is ExitStatus.SUCCESS, errors(lab_env)
+    assert not any("canary" in line for line in runner.lines)
+    assert not any(call.input and "netpol-lab-enforcement-" in call.input for call in runner.calls)
+    assert recorded_verdicts(runner) == []
+    assert "recorded when the lab was built: enforces" in output(lab_env)
+    assert time.sleeps == []
+
+
+def test_an_unknown_verdict_is_not_recorded(lab_env: Environment) -> None:
+    runner = World(canary=None).runner()
+    assert run_up(lab_env, runner) is ExitStatus.SUCCESS
+    assert recorded_verdicts(runner) == []
+
+
+def test_a_recorded_non_enforcing_plain_lab_still_says_so_loudly(lab_env: Environment) -> None:
+    world = World(cluster_exists=True, cni="plain", fingerprint=fingerprint(PLAIN))
+    world.enforcement_recorded = "does-not-enforce"
+    assert run_up(lab_env, world.runner(), "--cni", "plain") is ExitStatus.SUCCESS, errors(lab_env)
+    assert "!!! NetworkPolicy is NOT enforced in this lab (CNI plain)" in output(lab_env)
+
+
 def test_calico_that_does_not_enforce_fails_the_lab(lab_env: Environment) -> None:
     runner = World(canary="answers").runner()
     assert run_up(lab_env, runner) is ExitStatus.MISMATCH
@@ -286,7 +326,7 @@ def test_calico_that_does_not_enforce_fails_the_lab(lab_env: Environment) -> Non
 def test_kindnet_that_does_not_enforce_fails_and_names_its_cni(lab_env: Environment) -> None:
     runner = World(cni="kindnet", fingerprint=fingerprint(KINDNET), canary="answers").runner()
     assert run_up(lab_env, runner, "--cni", "kindnet") is ExitStatus.MISMATCH
-    assert "`make lab-down && make lab-up` CNI=kindnet" in errors(lab_env)
+    assert "`make lab-down && make lab-up CNI=kindnet`" in errors(lab_env)
 
 
 def test_a_check_that_cannot_tell_is_a_warning(lab_env: Environment) -> None:
