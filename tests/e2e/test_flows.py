@@ -33,7 +33,10 @@ def test_flow(seed_run: ProbeRun, row: str, column: str) -> None:
     expected = SEED.get(row, column).verdict
     seen = seed_run.observed.get(row, column)
     if seen.verdict == Verdict.INCONCLUSIVE:
-        pytest.skip(f"inconclusive, nothing proven either way: {seen.reason}")
+        pytest.skip(
+            f"inconclusive, nothing proven either way: {seen.reason} "
+            "(outside cells need internet access; metadata cells need the stand-in: see `make lab-status`)"
+        )
     assert seen.verdict != Verdict.CHECK_FAILED, (
         f"the probe itself failed: {_describe(seed_run, row, column)}"
     )
