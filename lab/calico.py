@@ -6,12 +6,9 @@ The files come from the pinned release URL (kept in a cache folder, re-checked o
 every run) or from a local folder (``--calico-dir`` / NETPOL_LAB_CALICO_DIR) for
 offline workshops; the checksums apply to both.
 
-Applying uses ``kubectl apply --server-side --force-conflicts``: the CRD bundle is
-too large for client-side apply (its last-applied annotation would exceed the
-size limit), and the operator runs with ``-manage-crds=true``, so it co-owns the
-CRDs; without ``--force-conflicts`` a re-run would stop on field conflicts. The
-re-run behaviour is deliberate: the same commands run again and change nothing on
-unchanged objects.
+Applying goes through ``lab.apply`` (server-side, ``--force-conflicts``, namespaces and
+CRDs first, then a wait until the CRDs are Established): the same commands run again
+change nothing on unchanged objects.
 """
 
 from __future__ import annotations
@@ -25,22 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from lab.apply import plan_apply, run_steps
 from lab.env import ExitStatus
 from lab.errors import LabError
 from lab.pins import PinnedFile, Pins
-from lab.runner import Result, Runner
+from lab.runner import Runner
 
 FIELD_MANAGER = "netpol-lab"
 LAB_MANIFESTS = Path("manifests") / "calico"  # relative to the project root
 CORE_OBJECTS = ("installation.yaml", "apiserver.yaml")
+CRD_BUNDLE = "v1_crd_projectcalico_org.yaml"  # the operator's and Calico's CRDs, nothing else
 FLOW_UI_OBJECTS = ("goldmane.yaml", "whisker.yaml")
-OPERATOR_CRDS = (
-    "installations.operator.tigera.io",
-    "apiservers.operator.tigera.io",
-    "goldmanes.operator.tigera.io",
-    "whiskers.operator.tigera.io",
-    "tigerastatuses.operator.tigera.io",
-)
 DOWNLOAD_TIMEOUT = 120.0
 
 Opener = Callable[[str, float], IO[bytes]]
@@ -163,37 +155,31 @@ def fetch_verified(
     return paths
 
 
-def apply_argv(kubectl: Callable[..., list[str]], files: Sequence[str]) -> list[str]:
-    """`kubectl apply --server-side --force-conflicts` of ``files`` (see the module docstring)."""
-    argv = kubectl("apply", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}")
-    for name in files:
-        argv += ["-f", name]
-    return argv
-
-
 def install(
     runner: Runner,
-    kubectl: Callable[..., list[str]],
+    kubectl: Callable[..., Sequence[str]],
     manifests: Sequence[Path],
     *,
     root: Path,
     flow_ui: bool,
     timeout: float,
 ) -> None:
-    """Apply the verified operator manifests, then the lab's own Calico objects."""
+    """Apply the verified operator manifests (each with its namespaces and CRDs first, and a wait
+    until the CRDs are served), then the lab's own Calico objects."""
+    fix = "rerun `make lab-up` to carry on"
+    bundle = [path for path in manifests if path.name == CRD_BUNDLE]  # CustomResourceDefinitions only
     for path in manifests:
-        _must(runner.run(apply_argv(kubectl, [_shown(path, root)]), timeout=timeout), "apply " + path.name)
-    # The Installation and friends can only be applied once their CRDs are served.
-    crds = [f"crd/{crd}" for crd in OPERATOR_CRDS]
-    wait = kubectl("wait", "--for=condition=Established", f"--timeout={int(max(timeout, 1))}s", *crds)
-    _must(runner.run(wait, timeout=timeout + 10), "wait for the operator's CRDs")
+        steps = plan_apply(kubectl, [path], root=root, crds_only=bundle)
+        run_steps(runner, steps, what=f"applying {path.name}", fix=fix, timeout=timeout)  # fmt: skip
     names = [*CORE_OBJECTS, *(FLOW_UI_OBJECTS if flow_ui else ())]
-    lab_files = [str(LAB_MANIFESTS / name) for name in names]
-    _must(runner.run(apply_argv(kubectl, lab_files), timeout=timeout), "apply the lab's Calico objects")
+    lab_files = [LAB_MANIFESTS / name for name in names]
+    run_steps(runner, plan_apply(kubectl, lab_files, root=root), what="applying the lab's Calico objects",
+              fix=fix, timeout=timeout)  # fmt: skip
     if not flow_ui:  # a lab built with the flow UI loses it on `up --no-flow-ui`, as asked
         files = [arg for name in FLOW_UI_OBJECTS for arg in ("-f", str(LAB_MANIFESTS / name))]
-        off = kubectl("delete", "--ignore-not-found", *files)
-        _must(runner.run(off, timeout=timeout), "remove Whisker and Goldmane")
+        off = runner.run(list(kubectl("delete", "--ignore-not-found", *files)), timeout=timeout)
+        if not (off.ok or off.dry_run):
+            raise off.failure("removing Whisker and Goldmane", fix)
 
 
 def _shown(path: Path, root: Path) -> str:
@@ -202,16 +188,3 @@ def _shown(path: Path, root: Path) -> str:
         return str(path.relative_to(root))
     except ValueError:
         return str(path)
-
-
-def _must(result: Result, what: str) -> None:
-    """Turn a failed step into one error line with the way forward."""
-    if result.ok or result.dry_run:
-        return
-    if result.not_found:
-        raise LabError(
-            "kubectl is not installed: run `make tools`, then rerun", ExitStatus.MISSING_PREREQUISITE
-        )
-    if result.timed_out:
-        raise LabError(f"{what}: `{result.command_line}` did not finish in time", ExitStatus.TIMEOUT)
-    raise LabError(f"{what} failed: {result.error_line()}: rerun `make lab-up` to carry on")

@@ -54,6 +54,7 @@ class DockerInfo:
 
     server_version: str = ""
     mem_total: int = 0
+    cgroup_version: str = ""  # "1" or "2" (empty: Docker did not say)
 
 
 def parse_version(text: str) -> tuple[int, int, int] | None:
@@ -82,7 +83,8 @@ def check_docker(runner: Runner) -> tuple[Finding, DockerInfo | None]:
         data = {}
     info = DockerInfo(
         str(data.get("ServerVersion") or ""),
-        int(data.get("MemTotal") or 0),
+        int(data.get("MemTotal") or 0) if str(data.get("MemTotal") or "0").isdigit() else 0,
+        str(data.get("CgroupVersion") or ""),
     )
     if result.ok and info.server_version:
         gib = info.mem_total / GIB
@@ -120,9 +122,26 @@ def check_kind(runner: Runner) -> Finding:
     return Finding("kind", Level.OK, f"kind {_dotted(version)} (>= {wanted})")
 
 
-def check_kubectl(runner: Runner) -> Finding:
+def check_cgroups(docker: DockerInfo | None) -> Finding | None:
+    """Kubernetes 1.35+ kubelets refuse cgroup v1 hosts (failCgroupV1 defaults to true); kind v0.32
+    only warns about it, and the nodes then never get Ready. `docker info` reports CgroupVersion."""
+    if docker is None or not docker.cgroup_version:
+        return None
+    if docker.cgroup_version == "1":
+        return Finding(
+            "cgroups",
+            Level.FAIL,
+            f"Docker runs on cgroup v1, and the lab's Kubernetes {pins.KUBERNETES_VERSION} kubelets "
+            "refuse it: switch the host to cgroup v2 (Linux: boot with systemd.unified_cgroup_hierarchy=1; "
+            "WSL2: add `kernelCommandLine = cgroup_no_v1=all` under [wsl2] in .wslconfig), "
+            "restart Docker and rerun",
+        )
+    return Finding("cgroups", Level.OK, f"cgroup v{docker.cgroup_version}")
+
+
+def check_kubectl(runner: Runner, minimum: tuple[int, int, int] = pins.KUBECTL_MIN_VERSION) -> Finding:
     result = runner.run(["kubectl", "version", "--client", "-o", "json"], timeout=30)
-    wanted = _dotted(pins.KUBECTL_MIN_VERSION)
+    wanted = _dotted(minimum)
     if result.dry_run:
         return Finding("kubectl", Level.INFO, "not checked (dry run)")
     if result.not_found:
@@ -136,7 +155,7 @@ def check_kubectl(runner: Runner) -> Finding:
         return Finding(
             "kubectl", Level.FAIL, f"`kubectl version` failed ({result.error_line()}): {TOOLS_FIX}"
         )
-    if version < pins.KUBECTL_MIN_VERSION:
+    if version < minimum:
         return Finding(
             "kubectl",
             Level.FAIL,
@@ -212,12 +231,17 @@ def check_cluster(runner: Runner, name: str) -> Finding:
 
 
 def run_checks(
-    runner: Runner, *, system: str, proc: Path = Path("/proc"), cluster: bool = True
+    runner: Runner,
+    *,
+    system: str,
+    proc: Path = Path("/proc"),
+    cluster: bool = True,
+    kubectl_minimum: tuple[int, int, int] = pins.KUBECTL_MIN_VERSION,
 ) -> list[Finding]:
     """Every check, in order; the cluster check only when kind and Docker work."""
     docker, info = check_docker(runner)
-    findings = [docker, check_kind(runner), check_kubectl(runner)]
-    for extra in (check_inotify(system, proc), check_memory(info, system, proc)):
+    findings = [docker, check_kind(runner), check_kubectl(runner, kubectl_minimum)]
+    for extra in (check_cgroups(info), check_inotify(system, proc), check_memory(info, system, proc)):
         if extra is not None:
             findings.append(extra)
     if cluster and docker.level is Level.OK and findings[1].level is Level.OK:

@@ -17,12 +17,11 @@ from __future__ import annotations
 import enum
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-import yaml
-
 from lab import pins
+from lab.apply import plan_apply_documents
 from lab.kube import ExecOutcome
 from lab.matrix import Verdict
 from lab.probe.agnhost import Classified, classify_connect, connect_argv
@@ -66,7 +65,7 @@ def default_kubectl(*args: str) -> list[str]:
     return ["kubectl", "--context", pins.KUBE_CONTEXT, *args]
 
 
-def canary_manifests(namespace: str, image: str) -> str:
+def canary_manifests(namespace: str, image: str) -> list[dict[str, object]]:
     """The namespace (restricted Pod Security), the canary (serves HTTP) and the client (probes)."""
 
     def pod(name: str, args: list[str], ports: list[dict[str, object]]) -> dict[str, object]:
@@ -103,7 +102,7 @@ def canary_manifests(namespace: str, image: str) -> str:
         }
 
     restricted = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "warn", "audit")}
-    namespace_doc = {
+    namespace_doc: dict[str, object] = {
         "apiVersion": "v1",
         "kind": "Namespace",
         "metadata": {"name": namespace, "labels": {**_part_of(), **restricted}},
@@ -114,18 +113,18 @@ def canary_manifests(namespace: str, image: str) -> str:
         [{"name": "http", "containerPort": CANARY_PORT, "protocol": "TCP"}],
     )
     client = pod("client", ["pause"], [])
-    return yaml.safe_dump_all([namespace_doc, canary, client], sort_keys=False)
+    return [namespace_doc, canary, client]
 
 
-def deny_policy(namespace: str) -> str:
+def deny_policy(namespace: str) -> dict[str, object]:
     """Selects the canary for Ingress and allows nothing."""
-    policy = {
+    policy: dict[str, object] = {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": {"name": POLICY_NAME, "namespace": namespace, "labels": _part_of()},
         "spec": {"podSelector": {"matchLabels": {"app": "canary"}}, "policyTypes": ["Ingress"]},
     }
-    return yaml.safe_dump(policy, sort_keys=False)
+    return policy
 
 
 def _part_of() -> dict[str, str]:
@@ -170,6 +169,17 @@ class _Check:
         self.steps.append(" ".join(argv))
         return self.runner.run(argv, input=input, timeout=timeout)
 
+    def apply(self, documents: Sequence[Mapping[str, object]]) -> Result:
+        """Server-side apply, the namespace first; the first failed step's result, else the last one's."""
+        result: Result | None = None
+        for step in plan_apply_documents(self.kubectl, documents):
+            self.steps.append(" ".join(step.argv))
+            result = self.runner.run(step.argv, input=step.input, timeout=60)
+            if not result.ok:
+                return result
+        assert result is not None
+        return result
+
     def unknown(self, why: str, probe_line: str = "", attempts: int = 0) -> EnforcementResult:
         return self.result(
             Enforcement.UNKNOWN,
@@ -190,11 +200,11 @@ class _Check:
     def run(
         self, image: str, attempts: int, interval: float, sleep: Callable[[float], None]
     ) -> EnforcementResult:
-        created = self.kube("apply", "-f", "-", input=canary_manifests(self.namespace, image))
+        created = self.apply(canary_manifests(self.namespace, image))
         if not created.ok:
             return self.unknown(f"could not create the canary namespace: {created.error_line()}")
         if created.dry_run:
-            self.kube("apply", "-f", "-", input=deny_policy(self.namespace))
+            self.apply([deny_policy(self.namespace)])
             return self.unknown("dry run: nothing was probed")
         ready = self.kube(
             "wait",
@@ -222,7 +232,7 @@ class _Check:
                 line,
                 1,
             )
-        applied = self.kube("apply", "-f", "-", input=deny_policy(self.namespace))
+        applied = self.apply([deny_policy(self.namespace)])
         if not applied.ok:
             return self.unknown(f"could not apply the deny policy: {applied.error_line()}", line, 1)
 

@@ -7,8 +7,12 @@ from the upstream release pages of kind, Calico and the Kubernetes e2e images.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+
+from lab.env import ExitStatus
+from lab.errors import LabError
 
 CLUSTER_NAME = "netpol-lab"
 KUBE_CONTEXT = f"kind-{CLUSTER_NAME}"  # kind names the context kind-<cluster name>
@@ -98,13 +102,14 @@ class Pins:
     calico_images: tuple[str, ...] = CALICO_IMAGES
     operator_image: str = TIGERA_OPERATOR_IMAGE
     calico_dir: str | None = None  # a local folder holding the same manifests (offline workshops)
+    kubectl_min_version: tuple[int, int, int] = KUBECTL_MIN_VERSION
     overrides: tuple[str, ...] = field(default=())
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Pins:
         """Apply NETPOL_LAB_NODE_IMAGE, NETPOL_LAB_AGNHOST_IMAGE, NETPOL_LAB_CALICO_DIR,
-        NETPOL_LAB_CALICO_BASE_URL and NETPOL_LAB_CALICO_SHA256_<FILE> (dots and dashes
-        as underscores, e.g. NETPOL_LAB_CALICO_SHA256_TIGERA_OPERATOR_YAML)."""
+        NETPOL_LAB_CALICO_BASE_URL, NETPOL_LAB_KUBECTL_MIN_VERSION and NETPOL_LAB_CALICO_SHA256_<FILE>
+        (dots and dashes as underscores, e.g. NETPOL_LAB_CALICO_SHA256_TIGERA_OPERATOR_YAML)."""
         pins = cls()
         changes: dict[str, object] = {}
         used: list[str] = []
@@ -126,9 +131,29 @@ class Pins:
             else:
                 files.append(pinned)
         changes["calico_manifests"] = tuple(files)
+        if env.get("NETPOL_LAB_KUBECTL_MIN_VERSION"):
+            changes["kubectl_min_version"] = parse_min_version(
+                "NETPOL_LAB_KUBECTL_MIN_VERSION", env["NETPOL_LAB_KUBECTL_MIN_VERSION"]
+            )
+            used.append("NETPOL_LAB_KUBECTL_MIN_VERSION")
         changes["overrides"] = tuple(used)
         return replace(pins, **changes)  # type: ignore[arg-type]
 
     def all_images(self) -> tuple[str, ...]:
         """Every image the lab needs, for `images list|pull|save|load`."""
         return (self.node_image, self.operator_image, *self.calico_images, self.agnhost_image)
+
+
+class PinError(LabError):
+    """A NETPOL_LAB_* value that cannot be a pin (the message names the variable and the form)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, ExitStatus.USAGE)
+
+
+def parse_min_version(variable: str, text: str) -> tuple[int, int, int]:
+    """``v1.35.0``, ``1.35.0`` or ``1.35`` -> (1, 35, 0)."""
+    match = re.fullmatch(r"v?(\d{1,3})\.(\d{1,3})(?:\.(\d{1,3}))?", text.strip())
+    if not match:
+        raise PinError(f"{variable}={text!r} is not a version: write it like v1.35.0")
+    return (int(match[1]), int(match[2]), int(match[3] or 0))

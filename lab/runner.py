@@ -16,6 +16,9 @@ from typing import Any, Protocol, TextIO
 
 import sh
 
+from lab.env import ExitStatus
+from lab.errors import LabError
+
 NOT_FOUND_EXIT = 127  # what a shell reports for a missing command
 TIMEOUT_EXIT = 124  # what coreutils' timeout(1) reports
 
@@ -54,6 +57,22 @@ class Result:
             if lines:
                 return lines[-1]
         return f"`{self.command_line}` exited with {self.exit_code}"
+
+    def failure(self, what: str, fix: str) -> LabError:
+        """The one way from a failed command to an error line: what failed, why, and the fix.
+
+        A missing program and a timeout have their own fix and exit status, whatever the step."""
+        if self.not_found:
+            return LabError(
+                f"{self.argv[0]} is not installed: run `make tools` (pinned kind and kubectl into ./bin), "
+                "then rerun",
+                ExitStatus.MISSING_PREREQUISITE,
+            )
+        if self.timed_out:
+            return LabError(
+                f"{what}: `{self.command_line}` did not finish in time; {fix}", ExitStatus.TIMEOUT
+            )
+        return LabError(f"{what} failed: {self.error_line()}; {fix}")
 
 
 class Runner(Protocol):

@@ -17,8 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
+from lab.apply import plan_apply_documents
 from lab.env import ExitStatus
 from lab.errors import LabError
 from lab.pins import PART_OF_LABEL
@@ -27,7 +26,6 @@ from lab.stages import STAGE_LABEL, Stage, cumulative_documents
 
 STATE_NAMESPACE = "default"
 STATE_CONFIGMAP = "netpol-lab-stage"
-FIELD_MANAGER = "netpol-lab"
 CALICO_API = "projectcalico.org/"
 K8S_POLICIES = "networkpolicies.networking.k8s.io"
 CALICO_GLOBAL_POLICIES = "globalnetworkpolicies.projectcalico.org"
@@ -70,15 +68,14 @@ def later_stages_selector(number: int) -> str:
     return f"{STAGE_LABEL},{STAGE_LABEL} notin ({kept})"
 
 
-def state_configmap(number: int) -> str:
+def state_configmap(number: int) -> dict[str, Any]:
     key, value = PART_OF_LABEL
-    doc = {
+    return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": STATE_CONFIGMAP, "namespace": STATE_NAMESPACE, "labels": {key: value}},
         "data": {"stage": str(number)},
     }
-    return yaml.safe_dump(doc, sort_keys=False)
 
 
 def plan_apply(stages: Sequence[Stage], number: int, kubectl: KubectlArgv) -> Plan:
@@ -86,15 +83,14 @@ def plan_apply(stages: Sequence[Stage], number: int, kubectl: KubectlArgv) -> Pl
     docs = cumulative_documents(list(stages), number)
     kubernetes = [d for d in docs if not is_calico(d)]
     calico = [d for d in docs if is_calico(d)]
-    apply = ("apply", "--server-side", f"--field-manager={FIELD_MANAGER}", "-f", "-")
     plan = Plan(number)
-    if kubernetes:
-        plan.steps.append(Step(tuple(kubectl(*apply)), yaml.safe_dump_all(kubernetes, sort_keys=False)))
-    if calico:
+    for step in plan_apply_documents(kubectl, kubernetes):
+        plan.steps.append(Step(step.argv, step.input))
+    for step in plan_apply_documents(kubectl, calico):
         plan.steps.append(
             Step(
-                tuple(kubectl(*apply)),
-                yaml.safe_dump_all(calico, sort_keys=False),
+                step.argv,
+                step.input,
                 explain_failure=(
                     "Calico's policy kinds (projectcalico.org/v3) need the Calico API server: build the lab "
                     "with Calico (`make lab-down && make lab-up CNI=calico`) and check "
@@ -117,7 +113,9 @@ def plan_apply(stages: Sequence[Stage], number: int, kubectl: KubectlArgv) -> Pl
             ),
         )
     )
-    plan.steps.append(Step(tuple(kubectl(*apply)), state_configmap(number)))
+    plan.steps.extend(
+        Step(step.argv, step.input) for step in plan_apply_documents(kubectl, [state_configmap(number)])
+    )
     return plan
 
 

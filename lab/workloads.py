@@ -12,9 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from lab import pins as pins_module
-from lab.calico import apply_argv
+from lab.apply import plan_apply, run_steps
 from lab.cluster import Cluster
-from lab.env import ExitStatus
 from lab.errors import LabError
 from lab.pins import Pins
 from lab.runner import Runner
@@ -57,17 +56,16 @@ def manifests_folder(root: Path, pins: Pins, folder: Path = WORKLOADS_DIR) -> Pa
 
 
 def deploy(
-    runner: Runner, cluster: Cluster, *folders: Path, timeout: float, what: str = "the workloads"
+    runner: Runner,
+    cluster: Cluster,
+    *folders: Path,
+    root: Path,
+    timeout: float,
+    what: str = "the workloads",
 ) -> None:
-    """Apply every manifest in ``folders`` in one call (server-side, so a re-run changes nothing)."""
-    result = runner.run(apply_argv(cluster.kubectl, [f"{folder}/" for folder in folders]), timeout=timeout)
-    if result.ok or result.dry_run:
-        return
-    if result.timed_out:
-        raise LabError(
-            f"`{result.command_line}` did not finish in time: rerun `make lab-up`", ExitStatus.TIMEOUT
-        )
-    raise LabError(f"could not deploy {what}: {result.error_line()}: rerun `make lab-up` to carry on")
+    """Apply every manifest in ``folders``, namespaces first (server-side: a re-run changes nothing)."""
+    steps = plan_apply(cluster.kubectl, list(folders), root=root)
+    run_steps(runner, steps, what=f"deploying {what}", fix="rerun `make lab-up` to carry on", timeout=timeout)
 
 
 def rollout_status_argv(cluster: Cluster, namespace: str, workload: str, seconds: float) -> list[str]:

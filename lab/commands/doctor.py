@@ -49,7 +49,12 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
 def execute(
     env: Environment, runner: Runner, *, system: str | None = None, proc: Path = Path("/proc")
 ) -> ExitStatus:
-    findings = doctor.run_checks(runner, system=system or platform.system(), proc=proc)
+    findings = doctor.run_checks(
+        runner,
+        system=system or platform.system(),
+        proc=proc,
+        kubectl_minimum=Pins.from_env(env.env).kubectl_min_version,
+    )
     for finding in findings:
         env.out(finding.line)
     failed = doctor.failures(findings)

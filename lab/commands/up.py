@@ -19,10 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from lab import calico, doctor, enforcement, images, plain_network, waits, workloads
 from lab import cluster as cluster_module
+from lab.apply import plan_apply_documents
 from lab.cluster import Cluster, RenderedConfig
 from lab.cni import CNIS, DEFAULT_CNI, Cni, cni_by_name
 from lab.commands import status
@@ -217,13 +216,10 @@ def record_enforcement(ctx: UpContext, verdict: str) -> None:
         },
         "data": {"verdict": verdict},
     }
-    result = ctx.runner.run(
-        ctx.cluster.kubectl("apply", "--server-side", "--field-manager=netpol-lab", "-f", "-"),
-        input=yaml.safe_dump(record, sort_keys=False),
-        timeout=ctx.timeout(),
-    )
-    if not result.ok:
-        ctx.env.err(f"warning: could not record the enforcement verdict: {result.error_line()}")
+    for step in plan_apply_documents(ctx.cluster.kubectl, [record]):
+        result = ctx.runner.run(step.argv, input=step.input, timeout=ctx.timeout())
+        if not result.ok:
+            ctx.env.err(f"warning: could not record the enforcement verdict: {result.error_line()}")
 
 
 def not_enforced_banner(cni: Cni, result: enforcement.EnforcementResult) -> list[str]:
@@ -246,7 +242,13 @@ AFTER_WORKLOADS_READY: list[Callable[[UpContext], None]] = [check_enforcement]
 
 
 def check_prerequisites(ctx: UpContext) -> None:
-    findings = doctor.run_checks(ctx.runner, system=ctx.system, proc=ctx.proc, cluster=False)
+    findings = doctor.run_checks(
+        ctx.runner,
+        system=ctx.system,
+        proc=ctx.proc,
+        cluster=False,
+        kubectl_minimum=ctx.pins.kubectl_min_version,
+    )
     failed = doctor.failures(findings)
     if failed:  # one line: the first thing to fix; `netpol-lab doctor` lists every check
         more = f"; `make doctor` shows {len(failed) - 1} more problem(s)" if len(failed) > 1 else ""
@@ -353,7 +355,7 @@ def wait_for_network(ctx: UpContext) -> None:
 
 def deploy_workloads(ctx: UpContext) -> None:
     folder = workloads.manifests_folder(ctx.root, ctx.pins)
-    workloads.deploy(ctx.runner, ctx.cluster, folder, timeout=ctx.timeout())
+    workloads.deploy(ctx.runner, ctx.cluster, folder, root=ctx.root, timeout=ctx.timeout())
 
 
 # The four workloads carry a role label; the control pod, the stand-in and the canary do not.
@@ -377,6 +379,7 @@ def deploy_control_and_standin(ctx: UpContext) -> None:
         ctx.runner,
         ctx.cluster,
         *folders,
+        root=ctx.root,
         timeout=ctx.timeout(),
         what="the control pod and the metadata stand-in",
     )

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from lab import scenario, stage_apply
+from lab.apply import apply_argv
 from lab.env import project_root
 from lab.errors import LabError
 from lab.kube import (
@@ -119,14 +120,8 @@ class LiveLab:
         """Apply each policy on its own, in the given order (as `stage apply` does, server-side)."""
         self.touched = True
         for document in documents:
-            result = self.kubectl(
-                "apply",
-                "--server-side",
-                f"--field-manager={stage_apply.FIELD_MANAGER}",
-                "-f",
-                "-",
-                input=yaml.safe_dump(document, sort_keys=False),
-            )
+            argv = apply_argv(self.kubectl_argv, ["-"])
+            result = self.runner.run(argv, input=yaml.safe_dump(document, sort_keys=False), timeout=60)
             if not result.ok:
                 name = document.get("metadata", {}).get("name")
                 pytest.fail(

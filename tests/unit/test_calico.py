@@ -168,9 +168,12 @@ def test_install_applies_server_side_in_order(tmp_path: Path) -> None:
         "kubectl --context kind-netpol-lab apply --server-side --force-conflicts --field-manager=netpol-lab"
     )
     assert lines[0] == f"{apply} -f .cache/calico/v1_crd_projectcalico_org.yaml"
-    assert lines[1] == f"{apply} -f .cache/calico/tigera-operator.yaml"
-    assert lines[2].startswith("kubectl --context kind-netpol-lab wait --for=condition=Established")
-    assert "crd/installations.operator.tigera.io" in lines[2]
+    # the CRDs are served before anything that needs them is applied
+    assert lines[1] == (
+        "kubectl --context kind-netpol-lab wait --for=condition=Established --timeout=120s "
+        "-f .cache/calico/v1_crd_projectcalico_org.yaml"
+    )
+    assert lines[2] == f"{apply} -f .cache/calico/tigera-operator.yaml"
     assert lines[3] == (
         f"{apply} -f manifests/calico/installation.yaml -f manifests/calico/apiserver.yaml "
         "-f manifests/calico/goldmane.yaml -f manifests/calico/whisker.yaml"

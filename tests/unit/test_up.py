@@ -113,13 +113,15 @@ def test_dry_run_prints_the_whole_plan_in_order_and_runs_nothing(lab_env: Enviro
         "wait until: tigerastatus/apiserver Available",
         "wait until: 3 nodes Ready",
         "wait until: CoreDNS Ready",
+        f"$ {APPLY} -f manifests/workloads/namespaces.yaml",  # the namespaces first (#1 of the first run)
         f"$ {APPLY} -f manifests/workloads/",
         "wait until: lab pods Ready",
+        f"$ {APPLY} -f - <<'EOF'",  # the control's and the stand-in's namespaces (their files hold more)
         f"$ {APPLY} -f manifests/control/ -f manifests/metadata-standin/",
         f"$ {KUBECTL} rollout status deployment/control -n netpol-lab-control --timeout=",
         f"$ {KUBECTL} rollout status daemonset/metadata-standin -n netpol-lab-metadata --timeout=120s",
         "enforcement check: create a canary",
-        f"$ {KUBECTL} apply -f - <<'EOF'",  # the canary
+        "  name: netpol-lab-enforcement-",  # the canary's namespace, applied before its pods
         "kind: NetworkPolicy",
         f"$ {KUBECTL} delete namespace netpol-lab-enforcement-",
         "dry run: nothing was run",

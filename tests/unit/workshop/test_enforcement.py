@@ -61,9 +61,12 @@ def test_blocked_after_the_policy_means_enforces() -> None:
     assert "enforces NetworkPolicy" in result.message
     assert slept == []
     verbs = [line.split()[3] for line in runner.lines]
-    assert verbs == ["apply", "wait", "get", "exec", "apply", "exec", "delete"]
+    # the namespace is applied first, then the pods in it (server-side, as every lab apply)
+    assert verbs == ["apply", "apply", "wait", "get", "exec", "apply", "exec", "delete"]
+    assert yaml.safe_load(runner.calls[0].input or "")["kind"] == "Namespace"
+    assert all("--server-side" in line for line in runner.lines if line.split()[3] == "apply")
     assert probes(runner)[0] == f"{EXEC} 192.168.1.7:{CANARY_PORT} --timeout=2s --protocol=tcp"
-    policy = yaml.safe_load(runner.calls[4].input or "")
+    policy = yaml.safe_load(runner.calls[5].input or "")
     assert policy["kind"] == "NetworkPolicy"
     assert policy["spec"] == {"podSelector": {"matchLabels": {"app": "canary"}}, "policyTypes": ["Ingress"]}
     assert runner.lines[-1] == f"{KUBECTL} delete namespace {NS} --ignore-not-found --wait=false"
@@ -148,8 +151,8 @@ def test_random_namespace_per_run() -> None:
 
 
 def test_canary_objects_are_valid_and_restricted() -> None:
-    objects = list(yaml.safe_load_all(canary_manifests(NS, pins.AGNHOST_IMAGE)))
-    objects.append(yaml.safe_load(deny_policy(NS)))
+    objects = canary_manifests(NS, pins.AGNHOST_IMAGE)
+    objects.append(deny_policy(NS))
     for obj in objects:
         kubernetes_validate.validate(obj, "1.36", strict=True)
         assert obj["metadata"]["labels"]["app.kubernetes.io/part-of"] == "netpol-lab"

@@ -22,7 +22,7 @@ KUBECTL = f"kubectl --context {KUBE_CONTEXT}"
 GET_STAGE = f"{KUBECTL} get configmap netpol-lab-stage -n default"
 DELETE_K8S = f"{KUBECTL} delete networkpolicies.networking.k8s.io --all-namespaces -l"
 DELETE_GNP = f"{KUBECTL} delete globalnetworkpolicies.projectcalico.org -l"
-APPLY = f"{KUBECTL} apply --server-side --field-manager=netpol-lab -f -"
+APPLY = f"{KUBECTL} apply --server-side --force-conflicts --field-manager=netpol-lab -f -"
 
 
 def kubectl(*rest: str) -> list[str]:

@@ -1,0 +1,100 @@
+"""The dataplane of a lab cluster in the model: an oracle written apart from the lab's evaluator.
+
+Flows between the lab's pods follow the hand-written expectation table (``stages/*/expect.txt``)
+of the stage the cluster holds (ConfigMap default/netpol-lab-stage; stage 0 when there is none),
+so ``probe --stage N`` sees the table and ``probe --expect computed`` compares the evaluator with
+it. The enforcement canary is blocked when a NetworkPolicy in its namespace selects it for
+Ingress. On a network that enforces nothing (the plain CNI) every flow connects. The probes'
+control pod is selected by no lab policy: it reaches the outside when the world has internet
+and the metadata address when the stand-in runs. A test may script any exec on top
+(``Dataplane.overrides``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lab.matrix import Matrix, Verdict
+from lab.scenario import BY_NAME, DNS_COLUMN, METADATA_COLUMN, OUTSIDE_COLUMN
+from lab.stages import load_stages
+from tests.model.dataplane import Dataplane, Flow, everything_reachable
+
+if TYPE_CHECKING:
+    from tests.model.cluster import ModelCluster
+
+CANARY_PREFIX = "netpol-lab-enforcement-"
+CONTROL_NAMESPACE = "netpol-lab-control"
+
+
+def current_stage(cluster: ModelCluster) -> int:
+    record = cluster.store.get(("", "configmaps"), "default", "netpol-lab-stage")
+    text = str(((record or {}).get("data") or {}).get("stage", "0"))
+    return int(text) if text.isdigit() else 0
+
+
+class StageTables:
+    def __init__(self, root: Path) -> None:
+        self.tables: dict[int, Matrix] = {stage.number: stage.expect for stage in load_stages(root)}
+
+    def verdict(self, cluster: ModelCluster, row: str, column: str) -> Verdict:
+        table = self.tables.get(current_stage(cluster)) or self.tables[0]
+        return table.get(row, column).verdict
+
+
+def _selects_for_ingress(policy: dict[str, Any], pod: dict[str, Any]) -> bool:
+    spec = policy.get("spec") or {}
+    if "Ingress" not in (spec.get("policyTypes") or ["Ingress"]):
+        return False
+    wanted = (spec.get("podSelector") or {}).get("matchLabels") or {}
+    labels = pod["metadata"].get("labels") or {}
+    return all(labels.get(k) == v for k, v in wanted.items())
+
+
+def lab_dataplane(root: Path) -> Dataplane:
+    tables = StageTables(root)
+
+    def row_of(pod: dict[str, Any]) -> str | None:
+        namespace = pod["metadata"]["namespace"]
+        return namespace if namespace in BY_NAME else None
+
+    def column_of(flow: Flow) -> str | None:
+        if flow.address == cluster_metadata[0]:
+            return METADATA_COLUMN
+        if flow.target is None:
+            return OUTSIDE_COLUMN
+        workload = BY_NAME.get(flow.target["metadata"]["namespace"])
+        if workload is None:
+            return None
+        by_name = not flow.host.replace(".", "").isdigit()
+        return f"svc/{workload.column}" if by_name else workload.column
+
+    cluster_metadata = ["169.254.169.254"]
+
+    def reachability(cluster: ModelCluster, flow: Flow) -> str:
+        cluster_metadata[0] = cluster.world.metadata_ip
+        if not cluster.enforces():
+            return everything_reachable(cluster, flow)
+        target = flow.target
+        if target is not None and target["metadata"]["namespace"].startswith(CANARY_PREFIX):
+            namespace = target["metadata"]["namespace"]
+            policies = cluster.store.list(("networking.k8s.io", "networkpolicies"), namespace)
+            if any(_selects_for_ingress(p, target) for p in policies):
+                return "deny"
+            return everything_reachable(cluster, flow)
+        row = row_of(flow.source)
+        column = column_of(flow)
+        if row is None or column is None:  # the control pod, kube-system, ...: selected by no lab policy
+            return everything_reachable(cluster, flow)
+        verdict = tables.verdict(cluster, row, column)
+        if verdict == Verdict.DENY:
+            return "deny"
+        return everything_reachable(cluster, flow)
+
+    def dns_works(cluster: ModelCluster, pod: dict[str, Any]) -> bool:
+        row = row_of(pod)
+        if row is None or not cluster.enforces():
+            return True
+        return tables.verdict(cluster, row, DNS_COLUMN) != Verdict.DENY
+
+    return Dataplane(reachability=reachability, dns_works=dns_works)

@@ -1,0 +1,142 @@
+"""The model's object store: one resourceVersion counter, an event log for watches, generations, uids.
+
+Objects are stored by (group, plural) and (namespace, name), whatever version they were
+written through. Every write bumps the global resourceVersion and appends a watch event;
+watchers block on a condition variable until an event they care about arrives or they time out.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+Obj = dict[str, Any]
+TypeKey = tuple[str, str]  # (group, plural)
+ObjKey = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped objects
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Event:
+    resource_version: int
+    type: str  # ADDED, MODIFIED, DELETED
+    type_key: TypeKey
+    obj: Obj
+
+
+class Store:
+    """Thread-safe; ``lock`` is re-entrant so a request handler may read and write under one hold."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)
+        self._objects: dict[TypeKey, dict[ObjKey, Obj]] = {}
+        self._events: list[Event] = []
+        self._version = 1
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    @property
+    def resource_version(self) -> int:
+        return self._version
+
+    def get(self, type_key: TypeKey, namespace: str, name: str) -> Obj | None:
+        with self.lock:
+            found = self._objects.get(type_key, {}).get((namespace, name))
+            return copy.deepcopy(found) if found is not None else None
+
+    def list(self, type_key: TypeKey, namespace: str | None = None) -> list[Obj]:
+        """Objects of a type, in one namespace or all (sorted by namespace and name, as etcd keys are)."""
+        with self.lock:
+            items = self._objects.get(type_key, {})
+            keys = sorted(k for k in items if namespace is None or k[0] == namespace)
+            return [copy.deepcopy(items[k]) for k in keys]
+
+    def namespaces_with_objects(self, namespace: str) -> Iterator[tuple[TypeKey, str]]:
+        with self.lock:
+            for type_key, items in self._objects.items():
+                for ns, name in list(items):
+                    if ns == namespace:
+                        yield type_key, name
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def _bump(self) -> int:
+        self._version += 1
+        return self._version
+
+    def put(self, type_key: TypeKey, obj: Obj, *, spec_changed: bool | None = None) -> Obj:
+        """Create or replace ``obj``; fills uid, creationTimestamp, generation and resourceVersion."""
+        with self.lock:
+            meta = obj.setdefault("metadata", {})
+            key = (str(meta.get("namespace") or ""), str(meta["name"]))
+            old = self._objects.get(type_key, {}).get(key)
+            if old is None:
+                meta.setdefault("uid", str(uuid.uuid4()))
+                meta.setdefault("creationTimestamp", now_iso())
+                meta["generation"] = 1
+                kind = "ADDED"
+            else:
+                old_meta = old["metadata"]
+                meta["uid"] = old_meta["uid"]
+                meta["creationTimestamp"] = old_meta["creationTimestamp"]
+                changed = spec_changed if spec_changed is not None else _spec(old) != _spec(obj)
+                meta["generation"] = int(old_meta.get("generation", 1)) + (1 if changed else 0)
+                kind = "MODIFIED"
+            meta["resourceVersion"] = str(self._bump())
+            stored = copy.deepcopy(obj)
+            self._objects.setdefault(type_key, {})[key] = stored
+            self._events.append(Event(self._version, kind, type_key, copy.deepcopy(stored)))
+            self.changed.notify_all()
+            return copy.deepcopy(stored)
+
+    def remove(self, type_key: TypeKey, namespace: str, name: str) -> Obj | None:
+        with self.lock:
+            old = self._objects.get(type_key, {}).pop((namespace, name), None)
+            if old is None:
+                return None
+            old["metadata"]["resourceVersion"] = str(self._bump())
+            self._events.append(Event(self._version, "DELETED", type_key, copy.deepcopy(old)))
+            self.changed.notify_all()
+            return old
+
+    def drop_type(self, type_key: TypeKey) -> None:
+        with self.lock:
+            for namespace, name in list(self._objects.get(type_key, {})):
+                self.remove(type_key, namespace, name)
+
+    # -- watching --------------------------------------------------------------------------------
+
+    def events_after(
+        self, version: int, wanted: Callable[[Event], bool], timeout: float, stop: threading.Event
+    ) -> Iterator[Event]:
+        """Events newer than ``version`` that ``wanted`` accepts, until ``timeout`` or ``stop``."""
+        deadline = time.monotonic() + timeout
+        seen = version
+        while not stop.is_set():
+            with self.lock:
+                fresh = [e for e in self._events if e.resource_version > seen]
+                if not fresh:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return
+                    self.changed.wait(min(left, 0.5))
+                    continue
+            for event in fresh:
+                seen = event.resource_version
+                if wanted(event):
+                    yield event
+
+
+def _spec(obj: Obj) -> Any:
+    """What counts for ``metadata.generation``: everything but metadata and status."""
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
