@@ -70,7 +70,7 @@ test: $(STAMP) ## run the offline test suite (no cluster needed)
 	$(BIN)/python -m pytest tests/unit -q
 
 e2e: $(STAMP) ## run the live tests against the lab (skips without one)
-	$(BIN)/python -m pytest tests/e2e -v
+	PATH="$(CURDIR)/bin:$$PATH" $(BIN)/python -m pytest tests/e2e -v
 
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check lab tests scripts

@@ -14,6 +14,7 @@ from lab.env import ExitStatus
 from lab.runner import Result
 from tests.fakes import RecordingRunner, captured_env, errors, output
 from tests.unit.fakebin.tools import install
+from tests.model.world import LabWorld
 from tests.unit.lab_world import World
 
 
@@ -233,3 +234,29 @@ def test_enforcement_without_kind_is_one_line_naming_both_fixes(tmp_path: Path) 
         "error: there is no lab cluster to check (kind is not installed: run `make tools` (pinned kind and "
         "kubectl into ./bin), then rerun): create it with `make lab-up`"
     ]
+
+
+# -- cgroup v1: through fake docker and kind on the model, the real runner and real kubectl ---------
+
+
+def test_cgroup_v1_is_one_line_with_the_fix(model_world: LabWorld) -> None:
+    model_world.world.cgroup_version = "1"
+    env = model_world.environment()
+    assert cli.run(["doctor"], env) == ExitStatus.MISSING_PREREQUISITE
+    line = next(line for line in output(env).splitlines() if line.startswith("FAIL cgroups"))
+    assert "cgroup v1" in line and "refuse it" in line and "cgroup v2" in line
+
+
+def test_up_stops_on_cgroup_v1_before_creating_anything(model_world: LabWorld) -> None:
+    model_world.world.cgroup_version = "1"
+    env = model_world.environment()
+    assert cli.run(["up"], env) == ExitStatus.MISSING_PREREQUISITE
+    assert errors(env).splitlines()[-1].startswith("error: Docker runs on cgroup v1")
+    assert not [call for call in model_world.tool_calls() if call[:3] == ["kind", "create", "cluster"]]
+    assert model_world.cluster.kind is None
+
+
+def test_cgroup_v2_passes(model_world: LabWorld) -> None:
+    env = model_world.environment()
+    assert cli.run(["doctor"], env) == ExitStatus.SUCCESS
+    assert "ok   cgroups: cgroup v2" in output(env)
