@@ -13,8 +13,8 @@ from lab.commands import doctor as doctor_command
 from lab.env import ExitStatus
 from lab.runner import Result
 from tests.fakes import RecordingRunner, captured_env, errors, output
-from tests.unit.fakebin.tools import install
 from tests.model.world import LabWorld
+from tests.unit.fakebin.tools import install
 from tests.unit.lab_world import World
 
 
