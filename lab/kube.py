@@ -260,6 +260,49 @@ def recent_events(clients: KubeClients, namespaces: Sequence[str], limit: int = 
     return [line for _, line in rows[-limit:]]
 
 
+# -- what the dataplane does with denied packets ----------------------------------------
+
+
+@dataclass(frozen=True)
+class DenyAction:
+    """Drop or Reject, and where that was read (said with the probe results)."""
+
+    action: str
+    source: str
+
+
+def read_deny_action(clients: KubeClients) -> DenyAction:
+    """Felix's action for denied packets, from FelixConfiguration ``default``.
+
+    Felix takes ``nftablesFilterDenyAction`` only when ``nftablesMode`` is Enabled, else
+    ``iptablesFilterDenyAction`` (felix config; the operator writes nftablesMode Auto or Disabled);
+    the eBPF dataplane always drops. Both default to Drop. Without Calico's CRDs (kindnet, plain)
+    denied packets are dropped too (kube-network-policies drops)."""
+    from kubernetes import client as k8s_client
+
+    api = k8s_client.CustomObjectsApi(clients.api())
+    try:
+        felix = api.get_cluster_custom_object(
+            "crd.projectcalico.org", "v1", "felixconfigurations", "default", _request_timeout=API_TIMEOUT
+        )
+    except Exception as error:
+        if getattr(error, "status", None) == 404:
+            return DenyAction("Drop", "no FelixConfiguration default: denied packets are dropped")
+        return DenyAction(
+            "Drop",
+            f"could not read FelixConfiguration default ({describe_api_error(error)}): Drop assumed, so a "
+            "refused connection counts as having got through",
+        )
+    spec = felix.get("spec") or {} if isinstance(felix, dict) else {}
+    if spec.get("bpfEnabled"):
+        return DenyAction("Drop", "FelixConfiguration default: the eBPF dataplane drops denied packets")
+    field_name = (
+        "nftablesFilterDenyAction" if spec.get("nftablesMode") == "Enabled" else "iptablesFilterDenyAction"
+    )
+    action = str(spec.get(field_name) or "Drop")
+    return DenyAction(action, f"FelixConfiguration default: {field_name} {action}")
+
+
 # -- exec ------------------------------------------------------------------------------
 
 

@@ -170,6 +170,28 @@ def _get(runner: Runner, argv: list[str], echo: bool) -> tuple[list[kubeobjects.
     return kubeobjects.items(result.stdout), None
 
 
+def namespaces_settled_phase(runner: Runner, kubectl: KubectlArgv, names: Sequence[str]) -> Phase:
+    """None of ``names`` is being deleted: the API server refuses new objects in a terminating
+    namespace ("unable to create new content ... being terminated"), so wait until it is gone."""
+
+    def poll(echo: bool) -> Check:
+        found, error = _get(runner, kubectl("get", "namespaces", "-o", "json"), echo)
+        if runner.dry_run:
+            return Check(True)
+        if error:
+            return Check(False, error)
+        leaving = [
+            kubeobjects.name(n)
+            for n in found
+            if kubeobjects.name(n) in names and kubeobjects.is_terminating(n)
+        ]
+        if leaving:
+            return Check(False, "being deleted: " + ", ".join(leaving))
+        return Check(True)
+
+    return Phase("no lab namespace being deleted", poll)
+
+
 def tigerastatus_phase(runner: Runner, kubectl: KubectlArgv, component: str) -> Phase:
     """Calico's component ``component`` (calico, apiserver) reports Available."""
 

@@ -181,7 +181,9 @@ def report(
     observed = result.observed
     probed_at = datetime.now(timezone.utc)
     pods = {name: PodInfo(pod.namespace, pod.node, pod.ip) for name, pod in result.pods.items()}
-    recorded = ProbeResult(observed, expected, args.context, stage, probed_at, stage_title, pods)
+    recorded = ProbeResult(
+        observed, expected, args.context, stage, probed_at, stage_title, pods, result.deny_action.action
+    )
     comparison = recorded.comparison
     if args.output == "json":
         env.stdout.write(recorded.to_json())
@@ -195,6 +197,7 @@ def report(
             f"{column} {cell.verdict.value}" for column, cell in result.controls.cells.items()
         )
         env.out(f"control: {result.controls.name}: {controls or 'none'}")
+        env.out(f"denied packets: {result.deny_action.action} ({result.deny_action.source})")
         env.out(
             f"{len(result.probes)} probes in {result.seconds:.1f} s ({result.tries} tries, "
             f"{args.workers} at a time)" + (f"; {summary_line(comparison)}" if comparison is not None else "")

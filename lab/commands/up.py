@@ -355,6 +355,8 @@ def wait_for_network(ctx: UpContext) -> None:
 
 def deploy_workloads(ctx: UpContext) -> None:
     folder = workloads.manifests_folder(ctx.root, ctx.pins)
+    settled = (*LAB_NAMESPACES, workloads.CONTROL_NAMESPACE, workloads.STANDIN_NAMESPACE)
+    ctx.wait(waits.namespaces_settled_phase(ctx.runner, ctx.cluster.kubectl, settled))
     workloads.deploy(ctx.runner, ctx.cluster, folder, root=ctx.root, timeout=ctx.timeout())
 
 

@@ -1,22 +1,24 @@
-"""The Calico policy subset the workshop uses: projectcalico.org/v3 GlobalNetworkPolicy and NetworkPolicy.
+"""The Calico policy subset the lab understands: projectcalico.org/v3 GlobalNetworkPolicy and NetworkPolicy.
 
-Semantics (Calico docs, "Get started with Calico network policy" and the policy resource
-reference), for the default tier, which is the only tier understood here:
+Semantics (Calico's policy resource reference; felix rules/policy.go and rules/endpoints.go),
+tier by tier (``lab.policy.tiers``):
 
-* The policies that select a pod for a direction are evaluated in ``order``, lowest first
-  (a policy without ``order`` comes last; equal orders by name). Kubernetes NetworkPolicies
-  take part at order 1000 with Allow rules.
+* In a tier, the policies that select a pod for a direction are evaluated in ``order``, lowest
+  first (a policy without ``order`` comes last; equal orders by name). Kubernetes
+  NetworkPolicies take part in tier ``default`` at order 1000 with Allow rules.
 * Within a policy, rules are tried in order: the first whose criteria all match decides:
-  ``Allow`` or ``Deny``; ``Pass`` skips the rest of the tier (this being the last tier, the
-  namespace's profile then allows); ``Log`` records and goes on.
-* If policies selected the pod and none decided, the tier ends in a deny; if none selected
-  it, the traffic is allowed.
+  ``Allow`` or ``Deny``; ``Pass`` skips the rest of the tier; ``Log`` records and goes on.
+* If the tier's policies selected the pod and none decided, the tier's default action (Deny,
+  or Pass on) applies; a tier that selects nothing is skipped; after the last tier the
+  namespace's profile allows.
+* Selectors see the labels Calico adds: ``projectcalico.org/namespace`` and
+  ``projectcalico.org/orchestrator`` on pods, ``projectcalico.org/name`` on namespaces.
 
-Understood fields: ``order``, ``selector``, ``namespaceSelector`` (global policies), ``types``,
-``tier: default``, rules with ``action``, ``protocol``, ``ipVersion``, ``metadata``, and
-``source``/``destination`` with ``selector``, ``namespaceSelector``, ``nets``, ``notNets`` and
-(destination) ``ports``. Anything else is refused with its field named: a verdict computed
-while ignoring a field could be wrong without anyone noticing.
+Understood fields: ``tier``, ``order``, ``selector``, ``namespaceSelector`` (global policies),
+``types``, rules with ``action``, ``protocol``, ``ipVersion``, ``metadata``, and
+``source``/``destination`` with ``selector``, ``namespaceSelector``, ``nets``, ``notNets``,
+``services`` (the pods behind a Service) and (destination) ``ports``. Anything else is refused
+with its field named: a verdict computed while ignoring a field could be wrong unnoticed.
 """
 
 from __future__ import annotations
@@ -31,14 +33,33 @@ from lab.policy.model import PROTOCOLS, InputError, IPAddress, IPNetwork, Pod
 from lab.policy.selectors import SelectorError
 
 KINDS = ("GlobalNetworkPolicy", "NetworkPolicy")
+# Staged policies are previews: Calico never enforces them (felix renders no rules for them).
+STAGED_KINDS = ("StagedGlobalNetworkPolicy", "StagedNetworkPolicy", "StagedKubernetesNetworkPolicy")
 ACTIONS = ("Allow", "Deny", "Pass", "Log")
-KUBERNETES_ORDER = 1000.0  # Kubernetes NetworkPolicies sit at order 1000 in the default tier
-CLUSTER_KINDS = "globalnetworkpolicies.projectcalico.org,networkpolicies.projectcalico.org"
+CLUSTER_KINDS = (
+    "tiers.projectcalico.org,globalnetworkpolicies.projectcalico.org,networkpolicies.projectcalico.org"
+)
+# The labels Calico adds to what selectors see (libcalico-go's names for them).
+NAMESPACE_LABEL = "projectcalico.org/namespace"  # on every pod: its namespace
+ORCHESTRATOR_LABEL = "projectcalico.org/orchestrator"  # on every pod: k8s
+NAME_LABEL = "projectcalico.org/name"  # on every namespace: its name
+
+
+def pod_labels(labels: Mapping[str, str], namespace: str) -> dict[str, str]:
+    """A pod's labels as Calico's selectors see them."""
+    return {**labels, NAMESPACE_LABEL: namespace, ORCHESTRATOR_LABEL: "k8s"}
+
+
+def namespace_labels(labels: Mapping[str, str], name: str) -> dict[str, str]:
+    """A namespace's labels as Calico's namespaceSelector sees them."""
+    return {**labels, NAME_LABEL: name}
+
+
 _PROTOCOL_NUMBERS = {"6": "TCP", "17": "UDP", "132": "SCTP"}
 _OTHER_PROTOCOLS = ("ICMP", "ICMPv6", "UDPLite")
 _SPEC_FIELDS = {"order", "selector", "namespaceSelector", "types", "ingress", "egress", "tier"}
 _RULE_FIELDS = {"action", "protocol", "ipVersion", "metadata", "source", "destination"}
-_ENTITY_FIELDS = {"selector", "namespaceSelector", "nets", "notNets", "ports"}
+_ENTITY_FIELDS = {"selector", "namespaceSelector", "nets", "notNets", "ports", "services"}
 
 
 @dataclass(frozen=True)
@@ -62,10 +83,11 @@ class Entity:
     nets: tuple[IPNetwork, ...] = ()
     not_nets: tuple[IPNetwork, ...] = ()
     ports: tuple[PortRange, ...] = ()
+    service: tuple[str, str] | None = None  # (namespace, name): the pods behind that Service
 
     @property
     def selects_pods_only(self) -> bool:
-        return self.selector is not None or self.namespace_selector is not None
+        return self.selector is not None or self.namespace_selector is not None or self.service is not None
 
     def address_ok(self, address: IPAddress | None) -> bool:
         """The nets/notNets criteria against an address (None: no address, fails any nets)."""
@@ -85,6 +107,8 @@ class Entity:
             parts.append("notNets " + ", ".join(map(str, self.not_nets)))
         if self.ports:
             parts.append("ports " + ", ".join(p.describe() for p in self.ports))
+        if self.service:
+            parts.append(f"the pods behind Service {self.service[0]}/{self.service[1]}")
         return " and ".join(parts) or "anything"
 
 
@@ -103,6 +127,7 @@ class CalicoPolicy:
     name: str
     namespace: str | None  # None for a global policy
     order: float | None
+    tier: str
     selector: CalicoSelector
     namespace_selector: CalicoSelector | None
     types: frozenset[str]
@@ -127,20 +152,23 @@ class CalicoPolicy:
     def affects_egress(self) -> bool:
         return "Egress" in self.types
 
-    def selects(self, pod: Pod, namespace_labels: Mapping[str, str]) -> bool:
+    def selects(self, pod: Pod, ns_labels: Mapping[str, str]) -> bool:
+        """Whether it selects ``pod`` (its namespace's labels given as Kubernetes keeps them)."""
         if self.namespace is not None and pod.namespace != self.namespace:
             return False
-        if self.namespace_selector is not None and not self.namespace_selector.matches(namespace_labels):
+        if self.namespace_selector is not None and not self.namespace_selector.matches(
+            namespace_labels(ns_labels, pod.namespace)
+        ):
             return False
-        return self.selector.matches(pod.labels)
+        return self.selector.matches(pod_labels(pod.labels, pod.namespace))
 
 
 def _not_understood(where: str, fields: set[str]) -> InputError:
     names = ", ".join(sorted(fields))
     return InputError(
         f"{where}: {names} not understood by this evaluator (it knows the Calico subset the lab uses: "
-        "order, selector, namespaceSelector, types, action Allow/Deny/Pass/Log, protocol, "
-        "source/destination selector, namespaceSelector, nets, notNets, destination ports)"
+        "tier, order, selector, namespaceSelector, types, action Allow/Deny/Pass/Log, protocol, "
+        "source/destination selector, namespaceSelector, nets, notNets, services, destination ports)"
     )
 
 
@@ -193,6 +221,12 @@ def _entity(raw: Any, where: str, *, source: bool) -> Entity:
         unknown.add("ports (source ports)")
     if unknown:
         raise _not_understood(where, {f"{where.rsplit('.', 1)[-1]}.{u}" for u in unknown})
+    service = None
+    if "services" in raw:
+        spec = raw["services"]
+        if not isinstance(spec, Mapping) or not isinstance(spec.get("name"), str):
+            raise InputError(f"{where}.services: needs a name (and a namespace)")
+        service = (str(spec.get("namespace") or "default"), str(spec["name"]))
     return Entity(
         _selector(raw["selector"], f"{where}.selector") if "selector" in raw else None,
         _selector(raw["namespaceSelector"], f"{where}.namespaceSelector")
@@ -201,6 +235,7 @@ def _entity(raw: Any, where: str, *, source: bool) -> Entity:
         _nets(raw["nets"], f"{where}.nets") if "nets" in raw else (),
         _nets(raw["notNets"], f"{where}.notNets") if "notNets" in raw else (),
         _ports(raw["ports"], f"{where}.ports") if "ports" in raw and not source else (),
+        service,
     )
 
 
@@ -260,8 +295,9 @@ def parse_calico_policy(obj: Mapping[str, Any], source: str) -> CalicoPolicy:
         unknown.add("namespaceSelector (only global policies have one)")
     if unknown:
         raise _not_understood(where, {f"spec.{u}" for u in unknown})
-    if spec.get("tier", "default") != "default":
-        raise InputError(f"{where}: spec.tier {spec['tier']!r} not understood (only the default tier is)")
+    tier = spec.get("tier") or "default"
+    if not isinstance(tier, str):
+        raise InputError(f"{where}: spec.tier must be a tier's name")
     order = spec.get("order")
     if order is not None and not isinstance(order, (int, float)):
         raise InputError(f"{where}: spec.order must be a number")
@@ -284,6 +320,7 @@ def parse_calico_policy(obj: Mapping[str, Any], source: str) -> CalicoPolicy:
         name,
         namespace,
         float(order) if order is not None else None,
+        tier,
         _selector(spec.get("selector", "all()"), f"{where}: spec.selector"),
         _selector(spec["namespaceSelector"], f"{where}: spec.namespaceSelector")
         if "namespaceSelector" in spec
@@ -322,18 +359,25 @@ def entity_miss(
     entity: Entity,
     end: Pod | None,
     address: IPAddress | None,
-    namespace_labels: Mapping[str, str],
+    ns_labels: Mapping[str, str],
     role: str,
     policy_namespace: str | None,
+    behind_service: bool = False,
 ) -> str | None:
     """Why ``entity`` does not match one end of the flow (None when it does).
 
     In a namespaced policy a ``selector`` without ``namespaceSelector`` means pods of the
-    policy's own namespace; in a global policy, pods of every namespace."""
+    policy's own namespace; in a global policy, pods of every namespace. ``ns_labels`` are the
+    end's namespace labels as Kubernetes keeps them; ``behind_service`` whether the end is one of
+    the pods behind the entity's ``services``."""
     name = end.key if end else str(address)
     if entity.selects_pods_only and end is None:
         return f"{role} {entity.describe()} picks pods only; {name} is not a pod"
+    if end is not None and entity.service is not None and not behind_service:
+        return f"{role} {name} is not behind Service {entity.service[0]}/{entity.service[1]}"
     if end is not None:
+        calico_ns = namespace_labels(ns_labels, end.namespace)
+        calico_pod = pod_labels(end.labels, end.namespace)
         if (
             entity.selector is not None
             and entity.namespace_selector is None
@@ -341,10 +385,10 @@ def entity_miss(
             and end.namespace != policy_namespace
         ):
             return f"{role} selector alone picks pods of namespace '{policy_namespace}' only; {name} is not"
-        if entity.namespace_selector is not None and not entity.namespace_selector.matches(namespace_labels):
+        if entity.namespace_selector is not None and not entity.namespace_selector.matches(calico_ns):
             wanted = entity.namespace_selector.text
             return f"{role} namespace '{end.namespace}' does not match namespaceSelector {wanted}"
-        if entity.selector is not None and not entity.selector.matches(end.labels):
+        if entity.selector is not None and not entity.selector.matches(calico_pod):
             return f"{role} {name} does not match selector {entity.selector.text}"
     if not entity.address_ok(address):
         nets = entity.describe()

@@ -31,10 +31,13 @@ import bisect
 import ipaddress
 from dataclasses import dataclass, field
 
-from lab.policy.calico import KUBERNETES_ORDER, CalicoPolicy, CalicoRule, Entity, protocol_ok
+from lab.policy import calico
+from lab.policy.calico import CalicoPolicy, CalicoRule, Entity
 from lab.policy.calico_selectors import CalicoSelector
-from lab.policy.model import ClusterState, IPBlock, IPNetwork, Peer, Pod, Policy, Rule
+from lab.policy.cnp import ClusterPolicy, CnpPeer
+from lab.policy.model import ClusterState, IPAddress, IPBlock, IPNetwork, Peer, Pod, Policy, Rule
 from lab.policy.selectors import LabelIndex, LabelSelector, bits, mask_of
+from lab.policy.tiers import DEFAULT_TIER, KUBERNETES_ORDER, Tier, tiers_of
 
 INGRESS = "ingress"
 EGRESS = "egress"
@@ -63,20 +66,79 @@ class CompiledRule:
     named: tuple[tuple[str, str], ...]  # (protocol, port name)
 
 
+@dataclass(frozen=True)
+class PortTest:
+    """Which (port, protocol) a rule admits: every one, a protocol's, numeric ranges, named ports.
+
+    ``protocol`` limits the whole test (a Calico rule's ``protocol``); ``numeric`` holds
+    (protocol, first, last) and ``named`` (protocol, name), a protocol of "" meaning whatever
+    the destination pod declares the name with (ClusterNetworkPolicy's destinationNamedPort)."""
+
+    everything: bool = True
+    protocol: str | None = None
+    numeric: tuple[tuple[str, int, int], ...] = ()
+    named: tuple[tuple[str, str], ...] = ()
+
+    def numbers_admit(self, port: int, protocol: str) -> bool:
+        """Whether the test admits the port without a pod to resolve names on (an outside address)."""
+        if self.protocol is not None and self.protocol != protocol:
+            return False
+        if self.everything:
+            return True
+        return any(p in (protocol, "") and a <= port <= b for p, a, b in self.numeric)
+
+
+@dataclass(frozen=True)
+class AddressTest:
+    """Whether a rule matches an address that is no pod: ``everything``, or inside one of ``networks``
+    and outside every one of ``holes`` (Kubernetes ipBlock except, Calico notNets), of ``version``."""
+
+    everything: bool = False
+    networks: tuple[IPNetwork, ...] = ()
+    holes: tuple[IPNetwork, ...] = ()
+    version: int | None = None
+    blocks: tuple[IPBlock, ...] = ()
+
+    def __call__(self, address: IPAddress) -> bool:
+        if self.version is not None and address.version != self.version:
+            return False
+        if any(address in hole for hole in self.holes):
+            return False
+        if self.everything:
+            return True
+        return any(address in net for net in self.networks) or any(b.contains(address) for b in self.blocks)
+
+
+NOWHERE = AddressTest()
+ANYWHERE = AddressTest(everything=True)
+
+
 @dataclass
-class CompiledCalicoRule:
-    rule: CalicoRule
+class OrderedRule:
+    """A rule in tier-by-tier evaluation, whatever kind of policy it comes from.
+
+    For ingress on pod d it applies when ``own`` holds d and the ports admit d; the sources it
+    decides for are ``peers``. For egress from pod s it applies when ``own`` holds s; the
+    destinations are ``peers`` whose ports admit the flow. ``address`` says whether it matches an
+    address outside the pod network (egress only)."""
+
+    action: str  # Allow, Deny, Pass, Log
     number: int
-    sources: int  # pods the source criteria match
-    destinations: int  # pods the destination criteria match (ports aside)
+    own: int
+    peers: int
+    ports: PortTest
+    address: AddressTest
 
 
 @dataclass
-class CompiledCalico:
-    policy: CalicoPolicy
+class OrderedPolicy:
+    policy: Policy | CalicoPolicy | ClusterPolicy
+    tier: str
+    sort_key: tuple[float, str]
     selected: int
-    ingress: list[CompiledCalicoRule] = field(default_factory=list)
-    egress: list[CompiledCalicoRule] = field(default_factory=list)
+    types: frozenset[str]
+    ingress: list[OrderedRule] = field(default_factory=list)
+    egress: list[OrderedRule] = field(default_factory=list)
 
 
 @dataclass
@@ -88,7 +150,12 @@ class CompiledPolicy:
 
 
 class Engine:
-    """Compiled policies over the pods of one ``ClusterState`` (pods with an IP only)."""
+    """Compiled policies over the pods of one ``ClusterState`` (pods with an IP only).
+
+    Kubernetes NetworkPolicies alone take the bitset fast path (``view``). With Calico policies or
+    ClusterNetworkPolicies in the state, evaluation goes tier by tier (``lab.policy.tiers``):
+    per pod and direction the tiers whose policies select it, the rules in order, first match
+    deciding, a tier's default action for what none decided, the profile's allow at the end."""
 
     def __init__(self, state: ClusterState) -> None:
         self.state = state
@@ -114,19 +181,24 @@ class Engine:
         )
         self._views: dict[tuple[int, str], tuple[list[int], list[int]]] = {}
         self.policies = [self._compile(policy) for policy in state.policies]
-        self.calico = [self._compile_calico(policy) for policy in state.calico]
         self.ingress_isolated = 0
         self.egress_isolated = 0
-        for calico in self.calico:
-            if calico.policy.affects_ingress:
-                self.ingress_isolated |= calico.selected
-            if calico.policy.affects_egress:
-                self.egress_isolated |= calico.selected
         for compiled in self.policies:
             if compiled.policy.affects_ingress:
                 self.ingress_isolated |= compiled.selected
             if compiled.policy.affects_egress:
                 self.egress_isolated |= compiled.selected
+        self.ordered_policies: list[OrderedPolicy] = []
+        self.tiers: dict[str, Tier] = tiers_of(state.tiers)
+        if state.ordered:
+            self._calico_labels = LabelIndex([calico.pod_labels(p.labels, p.namespace) for p in self.pods])
+            self._calico_namespaces = LabelIndex(
+                [calico.namespace_labels(state.namespace_labels(n), n) for n in names]
+            )
+            self.ordered_policies = [self._ordered_k8s(c) for c in self.policies]
+            self.ordered_policies += [self._compile_calico(policy) for policy in state.calico]
+            self.ordered_policies += [self._compile_cnp(policy) for policy in state.cluster_policies]
+            self._tier_order = sorted(self.tiers.values(), key=lambda tier: tier.sort_key)
 
     # -- compiling -----------------------------------------------------------------------
 
@@ -217,22 +289,61 @@ class Engine:
             ]
         return compiled
 
+    def _ordered_k8s(self, compiled: CompiledPolicy) -> OrderedPolicy:
+        """A Kubernetes NetworkPolicy in tier-by-tier evaluation: tier default, order 1000, Allow rules."""
+        policy = compiled.policy
+
+        def rules(source: list[CompiledRule]) -> list[OrderedRule]:
+            out = []
+            for rule in source:
+                out.append(
+                    OrderedRule(
+                        "Allow",
+                        rule.number,
+                        self.all,
+                        rule.peers,
+                        PortTest(rule.all_ports, None, rule.numeric, rule.named),
+                        AddressTest(everything=rule.everything, blocks=rule.ip_blocks),
+                    )
+                )
+            return out
+
+        return OrderedPolicy(
+            policy,
+            DEFAULT_TIER,
+            (KUBERNETES_ORDER, "knp." + policy.key),
+            compiled.selected,
+            policy.types,
+            rules(compiled.ingress),
+            rules(compiled.egress),
+        )
+
     def _calico_pods(
         self, selector: CalicoSelector | None, namespaces: CalicoSelector | None, home: str | None
     ) -> int:
         result = self.all
         if namespaces is not None:
             result = 0
-            for position in bits(namespaces.mask(self._namespaces)):
+            for position in bits(namespaces.mask(self._calico_namespaces)):
                 result |= self._namespace_pods.get(self._namespace_names[position], 0)
         elif selector is not None and home is not None:
             result = self._namespace_pods.get(home, 0)
         if selector is not None:
-            result &= selector.mask(self._labels)
+            result &= selector.mask(self._calico_labels)
         return result
+
+    def service_pods(self, namespace: str, name: str) -> int:
+        """The pods behind a Service (its selector, in its namespace); none when it has no selector."""
+        for service in self.state.services:
+            if service.namespace == namespace and service.name == name and service.selector:
+                wanted = LabelSelector(tuple(sorted(service.selector.items())))
+                return self.pods_matching(wanted, namespace)
+        return 0
 
     def _entity_pods(self, entity: Entity, home: str | None) -> int:
         result = self._calico_pods(entity.selector, entity.namespace_selector, home)
+        if entity.service is not None:
+            result &= self.service_pods(*entity.service)
         if entity.nets:
             inside = 0
             for net in entity.nets:
@@ -242,40 +353,101 @@ class Engine:
             result &= ~self._addresses_in(net)
         return result
 
-    def _compile_calico(self, policy: CalicoPolicy) -> CompiledCalico:
+    def _compile_calico(self, policy: CalicoPolicy) -> OrderedPolicy:
         selected = self._calico_pods(policy.selector, policy.namespace_selector, None)
         if policy.namespace is not None:
             selected &= self._namespace_pods.get(policy.namespace, 0)
-        compiled = CompiledCalico(policy, selected)
-        for affected, rules, target in (
-            (policy.affects_ingress, policy.ingress, compiled.ingress),
-            (policy.affects_egress, policy.egress, compiled.egress),
+        compiled = OrderedPolicy(policy, policy.tier, policy.sort_key, selected, policy.types)
+        for direction, rules, target in (
+            (INGRESS, policy.ingress, compiled.ingress),
+            (EGRESS, policy.egress, compiled.egress),
         ):
-            if not affected:
+            if policy_type(direction) not in policy.types:
                 continue
-            target.extend(
-                CompiledCalicoRule(
-                    rule,
-                    number,
-                    self._entity_pods(rule.source, policy.namespace),
-                    self._entity_pods(rule.destination, policy.namespace),
+            for number, rule in enumerate(rules):
+                sources = self._entity_pods(rule.source, policy.namespace)
+                destinations = self._entity_pods(rule.destination, policy.namespace)
+                named = tuple((rule.protocol or "", e.name) for e in rule.destination.ports if e.name)
+                numeric = tuple(
+                    (rule.protocol or "", e.first, e.last) for e in rule.destination.ports if not e.name
                 )
-                for number, rule in enumerate(rules)
-            )
+                ports = PortTest(not rule.destination.ports, rule.protocol, numeric, named)
+                target.append(
+                    OrderedRule(
+                        rule.action,
+                        number,
+                        destinations if direction == INGRESS else sources,
+                        sources if direction == INGRESS else destinations,
+                        ports,
+                        _calico_address(rule),
+                    )
+                )
         return compiled
 
-    def ordered(self, pod: int, direction: str) -> list[CompiledPolicy | CompiledCalico]:
-        """The policies that select ``pod`` in ``direction``, in Calico's evaluation order."""
-        entries: list[tuple[tuple[float, str], CompiledPolicy | CompiledCalico]] = []
+    def _cnp_peer_pods(self, peer: CnpPeer) -> int:
+        if peer.unsupported:
+            return 0
+        if peer.namespaces is not None:
+            return self.pods_in_namespaces(peer.namespaces)
+        if peer.networks:
+            inside = 0
+            for net in peer.networks:
+                inside |= self._addresses_in(net)
+            return inside
+        assert peer.pods is not None and peer.pod_namespaces is not None
+        return self.pods_in_namespaces(peer.pod_namespaces) & self.pods_matching(peer.pods, None)
+
+    def _compile_cnp(self, policy: ClusterPolicy) -> OrderedPolicy:
+        if policy.subject_namespaces is not None:
+            selected = self.pods_in_namespaces(policy.subject_namespaces)
+        else:
+            assert policy.subject_pods is not None and policy.subject_pod_namespaces is not None
+            selected = self.pods_in_namespaces(policy.subject_pod_namespaces) & self.pods_matching(
+                policy.subject_pods, None
+            )
+        compiled = OrderedPolicy(policy, policy.calico_tier, policy.sort_key, selected, policy.types)
+        for rules, target in ((policy.ingress, compiled.ingress), (policy.egress, compiled.egress)):
+            for number, rule in enumerate(rules):
+                action = rule.effective_action
+                if rule.unsupported:  # fail closed: Accept matches nothing, Deny and Pass deny everything
+                    peers = 0 if rule.action == "Accept" else self.all
+                    ports = PortTest()
+                    everything = rule.action != "Accept"
+                    target.append(
+                        OrderedRule(
+                            action, number, self.all, peers, ports, ANYWHERE if everything else NOWHERE
+                        )
+                    )
+                    continue
+                peers = 0
+                for peer in rule.peers:
+                    peers |= self._cnp_peer_pods(peer)
+                if rule.ports is None:
+                    ports = PortTest()
+                else:
+                    ports = PortTest(
+                        False,
+                        None,
+                        tuple((p.protocol, p.first, p.last) for p in rule.ports if not p.name),
+                        tuple(("", p.name) for p in rule.ports if p.name),
+                    )
+                nets = tuple(net for peer in rule.peers for net in peer.networks)
+                target.append(OrderedRule(action, number, self.all, peers, ports, AddressTest(networks=nets)))
+        return compiled
+
+    def tiers_for(self, pod: int, direction: str) -> list[tuple[Tier, list[OrderedPolicy]]]:
+        """The tiers whose policies select ``pod`` in ``direction``, each with those policies, in order."""
         wanted = policy_type(direction)
-        for calico in self.calico:
-            if calico.selected >> pod & 1 and wanted in calico.policy.types:
-                entries.append((calico.policy.sort_key, calico))
-        for compiled in self.policies:
-            if compiled.selected >> pod & 1 and wanted in compiled.policy.types:
-                entries.append(((KUBERNETES_ORDER, "knp." + compiled.policy.key), compiled))
-        entries.sort(key=lambda item: item[0])
-        return [entry for _, entry in entries]
+        by_tier: dict[str, list[OrderedPolicy]] = {}
+        for entry in self.ordered_policies:
+            if entry.selected >> pod & 1 and wanted in entry.types:
+                by_tier.setdefault(entry.tier, []).append(entry)
+        out = []
+        for tier in self._tier_order:
+            entries = by_tier.get(tier.name)
+            if entries:
+                out.append((tier, sorted(entries, key=lambda e: e.sort_key)))
+        return out
 
     # -- ports ---------------------------------------------------------------------------
 
@@ -291,18 +463,19 @@ class Engine:
             self._named_cache[key] = cached
         return cached
 
-    def calico_ports(self, rule: CalicoRule, port: int, protocol: str) -> int:
-        """Destination pods for which the rule's protocol and destination ports admit (port, protocol)."""
-        if rule.protocol is not None and rule.protocol != protocol:
+    def admits(self, test: PortTest, port: int, protocol: str) -> int:
+        """Destination pods for which ``test`` admits (port, protocol): all, or those a name resolves on."""
+        if test.protocol is not None and test.protocol != protocol:
             return 0
-        if not rule.destination.ports:
+        if test.everything:
             return self.all
-        result = 0
-        for entry in rule.destination.ports:
-            if entry.name:
-                result |= self.named_port_pods(entry.name, port, protocol)
-            elif entry.first <= port <= entry.last:
+        for proto, first, last in test.numeric:
+            if proto in (protocol, "") and first <= port <= last:
                 return self.all
+        result = 0
+        for proto, name in test.named:
+            if proto in (protocol, ""):
+                result |= self.named_port_pods(name, port, protocol)
         return result
 
     def port_match(self, rule: CompiledRule, port: int, protocol: str) -> int:
@@ -325,7 +498,7 @@ class Engine:
         key = (port, protocol)
         if key in self._views:
             return self._views[key]
-        if self.calico:
+        if self.state.ordered:
             self._views[key] = self._ordered_view(port, protocol)
             return self._views[key]
         count = len(self.pods)
@@ -362,90 +535,69 @@ class Engine:
         self._views[key] = (ingress, egress)
         return ingress, egress
 
-    def _decide(
-        self,
-        entries: list[CompiledPolicy | CompiledCalico],
-        direction: str,
-        pod: int,
-        port: int,
-        protocol: str,
-    ) -> int:
-        """Calico's ordered evaluation for one pod and direction: the peers that end up allowed.
+    def decide(self, pod: int, direction: str, port: int, protocol: str) -> int:
+        """Tier-by-tier evaluation for one pod and direction: the peers that end up allowed.
 
-        Peers are tracked as bitsets: ``undecided`` shrinks as rules decide, first match wins."""
-        if not entries:
-            return self.all
-        undecided = self.all
+        Peers are bitsets: ``undecided`` shrinks as rules decide in a tier, first match winning;
+        what passes (a Pass rule, or a tier whose default action is Pass) goes on to the next tier;
+        what goes on past the last tier meets the profile's allow."""
+        going_on = self.all
         allowed = 0
-        for entry in entries:
-            if isinstance(entry, CompiledPolicy):  # Kubernetes: Allow rules only
+        for tier, entries in self.tiers_for(pod, direction):
+            undecided = going_on
+            passed = 0
+            for entry in entries:
                 for rule in entry.ingress if direction == INGRESS else entry.egress:
-                    admitted = self.port_match(rule, port, protocol)
-                    peers = rule.peers if direction == INGRESS and admitted >> pod & 1 else 0
-                    if direction == EGRESS:
-                        peers = rule.peers & admitted
-                    hit = peers & undecided
-                    allowed |= hit
+                    if not rule.own >> pod & 1:
+                        continue
+                    admitted = self.admits(rule.ports, port, protocol)
+                    if direction == INGRESS:
+                        hit = rule.peers & undecided if admitted >> pod & 1 else 0
+                    else:
+                        hit = rule.peers & admitted & undecided
+                    if not hit or rule.action == "Log":
+                        continue
                     undecided &= ~hit
-                continue
-            for crule in entry.ingress if direction == INGRESS else entry.egress:
-                admitted = self.calico_ports(crule.rule, port, protocol)
-                if direction == INGRESS:
-                    if not (crule.destinations & admitted) >> pod & 1:
-                        continue
-                    hit = crule.sources & undecided
-                else:
-                    if not crule.sources >> pod & 1:
-                        continue
-                    hit = crule.destinations & admitted & undecided
-                if crule.rule.action == "Log" or not hit:
-                    continue
-                if crule.rule.action in ("Allow", "Pass"):  # Pass: the rest of the (last) tier is skipped
-                    allowed |= hit
-                undecided &= ~hit
-            if not undecided:
+                    if rule.action == "Allow":
+                        allowed |= hit
+                    elif rule.action == "Pass":
+                        passed |= hit
+                if not undecided:
+                    break
+            going_on = passed | (undecided if tier.default_action == "Pass" else 0)
+            if not going_on:
                 break
-        return allowed  # whatever no rule decided meets the end-of-tier deny
+        return allowed | going_on
+
+    def decide_address(self, source: int, address: IPAddress, port: int, protocol: str) -> bool:
+        """The same for egress from pod ``source`` to an address that is no pod."""
+        for tier, entries in self.tiers_for(source, EGRESS):
+            outcome = ""
+            for entry in entries:
+                for rule in entry.egress:
+                    if not rule.own >> source & 1 or not rule.ports.numbers_admit(port, protocol):
+                        continue
+                    if rule.action == "Log" or not rule.address(address):
+                        continue
+                    outcome = rule.action
+                    break
+                if outcome:
+                    break
+            if outcome == "Allow":
+                return True
+            if outcome == "Deny" or (not outcome and tier.default_action == "Deny"):
+                return False
+        return True
 
     def _ordered_view(self, port: int, protocol: str) -> tuple[list[int], list[int]]:
         count = len(self.pods)
-        ingress = [self._decide(self.ordered(d, INGRESS), INGRESS, d, port, protocol) for d in range(count)]
+        ingress = [self.decide(d, INGRESS, port, protocol) for d in range(count)]
         egress = [0] * count
         for s in range(count):
             bit = 1 << s
-            for d in bits(self._decide(self.ordered(s, EGRESS), EGRESS, s, port, protocol)):
+            for d in bits(self.decide(s, EGRESS, port, protocol)):
                 egress[d] |= bit
         return ingress, egress
-
-    def _ordered_ip_allowed(
-        self, source: int, address: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int, protocol: str
-    ) -> bool:
-        entries = self.ordered(source, EGRESS)
-        if not entries:
-            return True
-        for entry in entries:
-            if isinstance(entry, CompiledPolicy):
-                for rule in entry.egress:
-                    if not (
-                        rule.all_ports or any(p == protocol and a <= port <= b for p, a, b in rule.numeric)
-                    ):
-                        continue
-                    if rule.everything or any(block.contains(address) for block in rule.ip_blocks):
-                        return True
-                continue
-            for crule in entry.egress:
-                spec = crule.rule
-                if not protocol_ok(spec, protocol, address) or not crule.sources >> source & 1:
-                    continue
-                target = spec.destination
-                if target.selects_pods_only or not target.address_ok(address):
-                    continue
-                if target.ports and not any(not e.name and e.first <= port <= e.last for e in target.ports):
-                    continue
-                if spec.action == "Log":
-                    continue
-                return spec.action in ("Allow", "Pass")
-        return False
 
     def allowed_sources(self, destination: int, port: int, protocol: str) -> int:
         """Bitset of source pods that may connect to pod ``destination`` on (port, protocol)."""
@@ -465,8 +617,8 @@ class Engine:
         if ip in self.by_ip:
             return self.pod_allowed(source, self.by_ip[ip], port, protocol)
         address = ipaddress.ip_address(ip)
-        if self.calico:
-            return self._ordered_ip_allowed(source, address, port, protocol)
+        if self.state.ordered:
+            return self.decide_address(source, address, port, protocol)
         if not self.egress_isolated >> source & 1:
             return True
         for compiled in self.policies:
@@ -479,3 +631,12 @@ class Engine:
                 if rule.everything or any(block.contains(address) for block in rule.ip_blocks):
                     return True
         return False
+
+
+def _calico_address(rule: CalicoRule) -> AddressTest:
+    """What a Calico egress rule's destination matches among addresses that are no pod: nothing when
+    it picks pods, else its nets (or everything) outside its notNets, of its ipVersion."""
+    target = rule.destination
+    if target.selects_pods_only:
+        return NOWHERE
+    return AddressTest(not target.nets, target.nets, target.not_nets, rule.ip_version)

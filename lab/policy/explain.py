@@ -14,10 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lab.policy.calico import KUBERNETES_ORDER, CalicoPolicy, CalicoRule, entity_miss, ports_ok, protocol_ok
+from lab.policy.calico import CalicoPolicy, CalicoRule, entity_miss, ports_ok, protocol_ok
+from lab.policy.cnp import ClusterPolicy, CnpPeer, CnpRule
 from lab.policy.engine import EGRESS, INGRESS, SELF_REASON, policy_type
 from lab.policy.model import ClusterState, IPAddress, Peer, Pod, Policy, PolicyPort, Rule
 from lab.policy.selectors import LabelSelector, describe_labels
+from lab.policy.tiers import DEFAULT_TIER, KUBERNETES_ORDER, Tier, tiers_of
 
 
 @dataclass(frozen=True)
@@ -33,43 +35,71 @@ class Side:
 
     direction: str  # EGRESS or INGRESS
     pod: Pod | None  # None: the destination is an address outside the pod network
-    isolating: list[Any] = field(default_factory=list)  # Policy, or in Calico order also CalicoPolicy
+    isolating: list[Any] = field(default_factory=list)  # the policies that select it, in evaluation order
     allowed_by: tuple[Any, int] | None = None
-    denied_by: tuple[Any, int] | None = None  # a Calico Deny rule
-    passed_by: tuple[Any, int] | None = None  # a Calico Pass rule: the (last) tier ends, the profile allows
+    denied_by: tuple[Any, int] | None = None  # a Deny rule (Calico, ClusterNetworkPolicy)
+    passed_by: list[tuple[Any, int]] = field(default_factory=list)  # Pass rules on the way, tier after tier
     misses: list[RuleMiss] = field(default_factory=list)
-    ordered: bool = False  # evaluated in Calico's order (Calico policies present)
+    ordered: bool = False  # evaluated tier by tier (Calico policies or ClusterNetworkPolicies present)
+    tiers: list[tuple[Tier, list[Any]]] = field(default_factory=list)  # the tiers that select the pod
+    ended_by: Tier | None = None  # the tier whose default action (Deny) ended the evaluation
+    tier_of: dict[int, Tier] = field(default_factory=dict)  # id(policy) -> its tier
 
     @property
     def allowed(self) -> bool:
         if self.pod is None:
             return True
-        if self.denied_by is not None:
+        if self.denied_by is not None or self.ended_by is not None:
             return False
-        return not self.isolating or self.allowed_by is not None or self.passed_by is not None
+        if self.ordered:
+            return True  # allowed by a rule, or passed on past every tier to the profile's allow
+        return not self.isolating or self.allowed_by is not None
 
     def summary(self) -> str:
         if self.pod is None:
             return f"{self.direction}: no pod on the receiving side, nothing to judge"
         if not self.isolating:
             return f"{self.direction}: {self.pod.key} is not isolated (no {self.direction} policy selects it)"
-        for decision, word in (
-            (self.allowed_by, "allowed"),
-            (self.denied_by, "denied"),
-            (self.passed_by, "passed"),
-        ):
+        for decision, word in ((self.allowed_by, "allowed"), (self.denied_by, "denied")):
             if decision:
                 policy, number = decision
-                return f"{self.direction}: {word} by {_name(policy)} spec.{self.direction}[{number}]"
+                where = f" in {self._tier_text(policy)}" if self.ordered else ""
+                return f"{self.direction}: {word} by {_name(policy)} spec.{self.direction}[{number}]{where}"
+        if self.ended_by is not None:
+            tier = self.ended_by
+            names = ", ".join(_name(p) for t, ps in self.tiers if t is tier for p in ps)
+            return (
+                f"{self.direction}: tier {tier.name} ends in a deny: its policies select {self.pod.key} "
+                f"({names}) and none decides this flow"
+            )
+        if self.ordered:
+            if self.passed_by:
+                policy, number = self.passed_by[-1]
+                return (
+                    f"{self.direction}: passed by {_name(policy)} spec.{self.direction}[{number}] in "
+                    f"{self._tier_text(policy)}; no later tier decides, the namespace's profile allows"
+                )
+            return f"{self.direction}: no tier decides this flow; the namespace's profile allows"
         names = ", ".join(_name(p) for p in self.isolating)
         return f"{self.direction}: {self.pod.key} is isolated by {names} and no rule allows this flow"
 
+    def _tier_text(self, policy: Any) -> str:
+        tier = self.tier_of.get(id(policy))
+        if tier is None:
+            return "its tier"
+        if isinstance(policy, ClusterPolicy):
+            return f"tier {tier.name} ({policy.tier} tier of ClusterNetworkPolicy)"
+        return f"tier {tier.name}"
+
 
 def _name(policy: Any) -> str:
-    """A policy as participants know it: ``ns/name`` for Kubernetes, kind and name for Calico."""
+    """A policy as participants know it: ``ns/name`` for Kubernetes, kind and name (and order or
+    priority) for Calico's policies and ClusterNetworkPolicies."""
     if isinstance(policy, CalicoPolicy):
         order = "no order" if policy.order is None else f"order {policy.order:g}"
         return f"{policy.key} ({order})"
+    if isinstance(policy, ClusterPolicy):
+        return f"{policy.key} (priority {policy.priority})"
     return str(policy.key)
 
 
@@ -151,34 +181,48 @@ def _side_lines(side: Side, title: str) -> list[str]:
 
 
 def _ordered_lines(side: Side) -> list[str]:
-    """Calico's evaluation: the policies in order, the rules tried, the one that decided."""
-    order = ", ".join(
-        _name(p) if isinstance(p, CalicoPolicy) else f"{p.key} (Kubernetes, order 1000)"
-        for p in side.isolating
-    )
-    out = [f"  selected for {side.direction} by, in evaluation order: {order}."]
-    for miss in side.misses:
-        out.append(
-            f"  {_name(miss.policy)} rule #{miss.number + 1} "
-            f"(spec.{side.direction}[{miss.number}]): {miss.why}"
+    """Tier by tier: the policies in order, the rules tried, the one that decided or how the tier ended."""
+    out: list[str] = []
+    misses = {id(m.policy): [x for x in side.misses if x.policy is m.policy] for m in side.misses}
+    for tier, policies in side.tiers:
+        names = ", ".join(
+            _name(p) if not isinstance(p, Policy) else f"{p.key} (Kubernetes, order {KUBERNETES_ORDER:g})"
+            for p in policies
         )
-    if side.denied_by:
-        policy, number = side.denied_by
-        out.append(
-            f"  => DENY by {_name(policy)}, rule #{number + 1} (spec.{side.direction}[{number}]): "
-            "first match wins."
-        )
-    elif side.passed_by:
-        policy, number = side.passed_by
-        out.append(
-            f"  => PASS by {_name(policy)}, rule #{number + 1}: the rest of the tier is skipped and the "
-            "namespace's profile allows it."
-        )
-    elif side.allowed_by:
-        policy, number = side.allowed_by
-        out.append(f"  => ALLOW by {_name(policy)}, rule #{number + 1} (spec.{side.direction}[{number}]).")
-    else:
-        out.append("  => no rule decided: the tier ends in a deny for a pod that policies select.")
+        out.append(f"  {tier.describe()}: selected for {side.direction} by {names}.")
+        for policy in policies:
+            for miss in misses.get(id(policy), []):
+                out.append(
+                    f"    {_name(miss.policy)} rule #{miss.number + 1} "
+                    f"(spec.{side.direction}[{miss.number}]): {miss.why}"
+                )
+        passed_here = [(p, n) for p, n in side.passed_by if side.tier_of.get(id(p)) is tier]
+        if side.denied_by and side.tier_of.get(id(side.denied_by[0])) is tier:
+            policy, number = side.denied_by
+            out.append(
+                f"  => DENY by {_name(policy)}, rule #{number + 1} (spec.{side.direction}[{number}]): "
+                "first match wins."
+            )
+            return out
+        if side.allowed_by and side.tier_of.get(id(side.allowed_by[0])) is tier:
+            policy, number = side.allowed_by
+            out.append(
+                f"  => ALLOW by {_name(policy)}, rule #{number + 1} (spec.{side.direction}[{number}])."
+            )
+            return out
+        if passed_here:
+            policy, number = passed_here[-1]
+            out.append(
+                f"  => PASS by {_name(policy)}, rule #{number + 1}: the rest of tier {tier.name} is skipped."
+            )
+            continue
+        if side.ended_by is tier:
+            out.append(
+                f"  => no rule decided: tier {tier.name} ends in a deny for a pod its policies select."
+            )
+            return out
+        out.append(f"  => no rule decided: tier {tier.name} passes it on (its default action is Pass).")
+    out.append("  => no tier decided: the namespace's profile allows it.")
     return out
 
 
@@ -290,6 +334,7 @@ class Explainer:
 
     def __init__(self, state: ClusterState) -> None:
         self.state = state
+        self.tiers = tiers_of(state.tiers)
         self._isolating: dict[tuple[str, str], list[Policy]] = {}
         self._by_ip = {p.ip: p for p in state.pods if p.ip}
 
@@ -309,7 +354,7 @@ class Explainer:
         port: int,
         protocol: str,
     ) -> Side:
-        if self.state.calico:
+        if self.state.ordered:
             return self._ordered_side(direction, pod, other, address, destination, port, protocol)
         side = Side(direction, pod, self.isolating(pod, direction))
         for policy in side.isolating:
@@ -327,16 +372,27 @@ class Explainer:
                 side.misses.append(RuleMiss(policy, number, why))
         return side
 
-    def ordered(self, pod: Pod, direction: str) -> list[Any]:
-        """Calico and Kubernetes policies selecting ``pod``, in Calico's evaluation order."""
+    def ordered(self, pod: Pod, direction: str) -> list[tuple[Tier, list[Any]]]:
+        """The tiers whose policies select ``pod`` in ``direction``, each with those policies, in order."""
         wanted = policy_type(direction)
         labels = self.state.namespace_labels(pod.namespace)
-        entries: list[tuple[tuple[float, str], Any]] = [
-            (c.sort_key, c) for c in self.state.calico if wanted in c.types and c.selects(pod, labels)
+        entries: list[tuple[str, tuple[float, str], Any]] = [
+            (c.tier, c.sort_key, c) for c in self.state.calico if wanted in c.types and c.selects(pod, labels)
         ]
-        entries += [((KUBERNETES_ORDER, "knp." + p.key), p) for p in self.isolating(pod, direction)]
-        entries.sort(key=lambda item: item[0])
-        return [policy for _, policy in entries]
+        entries += [
+            (DEFAULT_TIER, (KUBERNETES_ORDER, "knp." + p.key), p) for p in self.isolating(pod, direction)
+        ]
+        entries += [
+            (c.calico_tier, c.sort_key, c)
+            for c in self.state.cluster_policies
+            if wanted in c.types and c.selects(pod.labels, labels)
+        ]
+        out = []
+        for tier in sorted(self.tiers.values(), key=lambda t: t.sort_key):
+            chosen = sorted((e for e in entries if e[0] == tier.name), key=lambda e: e[1])
+            if chosen:
+                out.append((tier, [policy for _, _, policy in chosen]))
+        return out
 
     def _ordered_side(
         self,
@@ -348,47 +404,82 @@ class Explainer:
         port: int,
         protocol: str,
     ) -> Side:
-        side = Side(direction, pod, self.ordered(pod, direction), ordered=True)
+        tiers = self.ordered(pod, direction)
+        side = Side(direction, pod, [p for _, ps in tiers for p in ps], ordered=True, tiers=tiers)
+        side.tier_of = {id(p): tier for tier, ps in tiers for p in ps}
         source, target = (other, pod) if direction == INGRESS else (pod, other)
         source_ip = _address(source.ip if source else None)
         target_ip = _address(destination.ip if destination else address)
-        for policy in side.isolating:
-            if not isinstance(policy, CalicoPolicy):
-                for number, rule in enumerate(_rules(policy, direction)):
-                    why = self._k8s_miss(policy, rule, direction, other, address, destination, port, protocol)
-                    if why is None:
-                        side.allowed_by = (policy, number)
-                        return side
-                    side.misses.append(RuleMiss(policy, number, why))
-                continue
-            for number, crule in enumerate(policy.ingress if direction == INGRESS else policy.egress):
-                why = calico_rule_miss(
-                    self.state,
-                    policy,
-                    crule,
-                    source,
-                    source_ip,
-                    target,
-                    target_ip,
-                    destination,
-                    port,
-                    protocol,
+        for tier, policies in tiers:
+            passed = False
+            for policy in policies:
+                ends = (source, source_ip, target, target_ip)
+                action, number = self._first_match(
+                    side, policy, direction, other, address, destination, ends, port, protocol
                 )
-                if why is not None:
-                    side.misses.append(RuleMiss(policy, number, why))
-                    continue
-                if crule.action == "Log":
-                    side.misses.append(RuleMiss(policy, number, "matches, but Log only records and goes on"))
+                if action is None:
                     continue
                 decision = (policy, number)
-                if crule.action == "Allow":
+                if action == "Allow":
                     side.allowed_by = decision
-                elif crule.action == "Deny":
+                    return side
+                if action == "Deny":
                     side.denied_by = decision
-                else:
-                    side.passed_by = decision
+                    return side
+                side.passed_by.append(decision)  # Pass: skip the rest of this tier
+                passed = True
+                break
+            if passed:
+                continue
+            if tier.default_action == "Deny":
+                side.ended_by = tier
                 return side
         return side
+
+    def _first_match(
+        self,
+        side: Side,
+        policy: Any,
+        direction: str,
+        other: Pod | None,
+        address: str,
+        destination: Pod | None,
+        ends: tuple[Pod | None, IPAddress | None, Pod | None, IPAddress | None],
+        port: int,
+        protocol: str,
+    ) -> tuple[str | None, int]:
+        """The action of the first rule of ``policy`` that matches (None when none does), recording misses.
+
+        ``ends``: the flow's source pod and address, then its target pod and address."""
+        source, source_ip, target, target_ip = ends
+        if isinstance(policy, Policy):
+            for number, rule in enumerate(_rules(policy, direction)):
+                why = self._k8s_miss(policy, rule, direction, other, address, destination, port, protocol)
+                if why is None:
+                    return "Allow", number
+                side.misses.append(RuleMiss(policy, number, why))
+            return None, 0
+        if isinstance(policy, ClusterPolicy):
+            for number, cnp_rule in enumerate(policy.ingress if direction == INGRESS else policy.egress):
+                why = cnp_rule_miss(
+                    self.state, cnp_rule, direction, other, address, destination, port, protocol
+                )
+                if why is None:
+                    return cnp_rule.effective_action, number
+                side.misses.append(RuleMiss(policy, number, why))
+            return None, 0
+        for number, crule in enumerate(policy.ingress if direction == INGRESS else policy.egress):
+            why = calico_rule_miss(
+                self.state, policy, crule, source, source_ip, target, target_ip, destination, port, protocol
+            )
+            if why is not None:
+                side.misses.append(RuleMiss(policy, number, why))
+                continue
+            if crule.action == "Log":
+                side.misses.append(RuleMiss(policy, number, "matches, but Log only records and goes on"))
+                continue
+            return crule.action, number
+        return None, 0
 
     def _k8s_miss(
         self,
@@ -456,7 +547,10 @@ def calico_rule_miss(
         (rule.destination, target, target_ip, "destination"),
     ):
         labels = state.namespace_labels(end.namespace) if end else {}
-        why = entity_miss(entity, end, ip, labels, role, policy.namespace)
+        behind = (
+            end is not None and entity.service is not None and _behind_service(state, end, *entity.service)
+        )
+        why = entity_miss(entity, end, ip, labels, role, policy.namespace, behind)
         if why is not None:
             return why
     if not ports_ok(rule.destination, destination, port, protocol):
@@ -470,3 +564,77 @@ def explain_flow(
 ) -> Explanation:
     """Explain one flow (see ``Explainer.flow``; use an ``Explainer`` for many flows)."""
     return Explainer(state).flow(source, target, port, protocol)
+
+
+def _behind_service(state: ClusterState, pod: Pod, namespace: str, name: str) -> bool:
+    """Whether ``pod`` is one of the pods behind Service namespace/name (its selector, its namespace)."""
+    for service in state.services:
+        if service.namespace == namespace and service.name == name and service.selector:
+            return pod.namespace == namespace and all(
+                pod.labels.get(k) == v for k, v in service.selector.items()
+            )
+    return False
+
+
+def cnp_peer_miss(state: ClusterState, peer: CnpPeer, other: Pod | None, address: str) -> str | None:
+    """Why a ClusterNetworkPolicy peer does not pick the other end of the flow (None when it does)."""
+    if peer.networks:
+        ip = other.ip if other else address
+        if ip and any(ipaddress.ip_address(ip) in net for net in peer.networks):
+            return None
+        return f"{ip or 'it'} is not inside networks {', '.join(map(str, peer.networks))}"
+    if other is None:
+        return f"{peer.describe()} picks pods only; {address} is not a pod"
+    ns_labels = state.namespace_labels(other.namespace)
+    if peer.namespaces is not None:
+        if peer.namespaces.matches(ns_labels):
+            return None
+        return (
+            f"namespace '{other.namespace}' has {_relevant(ns_labels, peer.namespaces)}, "
+            f"which does not match namespaces {peer.namespaces.describe()}"
+        )
+    assert peer.pods is not None and peer.pod_namespaces is not None
+    if not peer.pod_namespaces.matches(ns_labels):
+        return (
+            f"namespace '{other.namespace}' has {_relevant(ns_labels, peer.pod_namespaces)}, "
+            f"which does not match the peer's namespaceSelector {peer.pod_namespaces.describe()}"
+        )
+    if not peer.pods.matches(other.labels):
+        return _pod_mismatch(other, peer.pods)
+    return None
+
+
+def cnp_rule_miss(
+    state: ClusterState,
+    rule: CnpRule,
+    direction: str,
+    other: Pod | None,
+    address: str,
+    destination: Pod | None,
+    port: int,
+    protocol: str,
+) -> str | None:
+    """Why a ClusterNetworkPolicy rule does not match the flow (None when it does)."""
+    if rule.unsupported:
+        if rule.action == "Accept":
+            return f"fails closed and matches nothing ({rule.unsupported.split(': ', 1)[-1]})"
+        return None  # fails closed: a Deny or Pass rule with an unsupported peer denies everything
+    if rule.ports is not None:
+        admitted = False
+        for entry in rule.ports:
+            if entry.name:
+                admitted = destination is not None and any(
+                    p.port == port and p.protocol == protocol for p in destination.named_port(entry.name)
+                )
+            else:
+                admitted = entry.protocol == protocol and entry.first <= port <= entry.last
+            if admitted:
+                break
+        if not admitted:
+            wanted = ", ".join(e.describe() for e in rule.ports)
+            return f"its protocols allow {wanted}; this connection is {protocol} {port}"
+    reasons = [cnp_peer_miss(state, peer, other, address) for peer in rule.peers]
+    if all(r is not None for r in reasons):
+        label = "from" if direction == INGRESS else "to"
+        return "; ".join(f"{label}[{i}]: {r}" for i, r in enumerate(reasons))
+    return None

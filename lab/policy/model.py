@@ -19,6 +19,8 @@ from lab.policy.selectors import LabelSelector, SelectorError, parse_selector
 
 if TYPE_CHECKING:
     from lab.policy.calico import CalicoPolicy
+    from lab.policy.cnp import ClusterPolicy
+    from lab.policy.tiers import Tier
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
@@ -185,6 +187,13 @@ class ClusterState:
     unaddressed: list[Pod] = field(default_factory=list)  # pods without an IP: reported, not judged
     source: str = ""
     calico: list[CalicoPolicy] = field(default_factory=list)  # projectcalico.org/v3 policies
+    tiers: dict[str, Tier] = field(default_factory=dict)  # Tier objects found (the static ones are implied)
+    cluster_policies: list[ClusterPolicy] = field(default_factory=list)  # ClusterNetworkPolicy v1alpha2
+
+    @property
+    def ordered(self) -> bool:
+        """Whether policies beyond Kubernetes NetworkPolicy take part (then evaluation goes tier by tier)."""
+        return bool(self.calico or self.cluster_policies)
 
     def pod(self, key: str) -> Pod | None:
         for pod in self.pods:

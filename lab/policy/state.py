@@ -22,7 +22,7 @@ import yaml
 from lab import pins
 from lab.env import Environment, ExitStatus
 from lab.errors import LabError
-from lab.policy import calico
+from lab.policy import calico, cnp
 from lab.policy.model import (
     NAMESPACE_NAME_LABEL,
     PROTOCOLS,
@@ -40,6 +40,7 @@ from lab.policy.model import (
     parse_policy,
     parse_service,
 )
+from lab.policy.tiers import parse_tier, tiers_of
 from lab.stages import cumulative_documents, load_stages, stage_by_name
 
 if TYPE_CHECKING:  # the runner (and sh) is only needed for --from-cluster: keep it off start-up
@@ -58,6 +59,7 @@ SYNTHETIC_NOTE = (
     "so that ipBlock rules can be judged"
 )
 CLUSTER_KINDS = "namespaces,pods,networkpolicies.networking.k8s.io,services"
+NOT_SERVED = "the server doesn't have a resource type"  # kubectl, for a kind that is not registered
 
 
 # -- parsing a list of objects -------------------------------------------------------------
@@ -79,6 +81,7 @@ def parse_objects(items: Iterable[Any], source: str, *, modelled: bool = False) 
     """
     state = ClusterState(source=source)
     skipped: list[str] = []
+    staged: list[str] = []
     for obj in _flatten(items):
         kind = obj.get("kind")
         api = str(obj.get("apiVersion", ""))
@@ -97,8 +100,30 @@ def parse_objects(items: Iterable[Any], source: str, *, modelled: bool = False) 
             state.services.append(parse_service(obj, source))
         elif api.startswith("projectcalico.org/") and kind in calico.KINDS:
             state.calico.append(calico.parse_calico_policy(obj, source))
+        elif api.startswith("projectcalico.org/") and kind == "Tier":
+            tier = parse_tier(obj, source)
+            state.tiers[tier.name] = tier
+        elif api.startswith("projectcalico.org/") and kind in calico.STAGED_KINDS:
+            staged.append(object_name(obj))
+        elif kind == cnp.KIND and api == cnp.API_VERSION:
+            policy = cnp.parse_cluster_policy(obj, source)
+            state.cluster_policies.append(policy)
+            state.notes.extend(cnp.unsupported_notes(policy))
         elif api.startswith("projectcalico.org/") and str(kind).endswith("Policy"):
             raise InputError(f"{source}: {object_name(obj)}: kind {kind} not understood by this evaluator")
+    known = tiers_of(state.tiers)
+    for calico_policy in state.calico:
+        if calico_policy.tier not in known:
+            raise InputError(
+                f"{source}: {calico_policy.key} is in tier {calico_policy.tier!r}, which is not in the "
+                "state: save the tiers with it (`kubectl get tiers.projectcalico.org -o yaml`) so their "
+                "order is known"
+            )
+    if staged:
+        state.notes.append(
+            f"note: {len(staged)} staged polic{'y' if len(staged) == 1 else 'ies'} left out: Calico does not "
+            f"enforce staged policies ({', '.join(staged[:3])}{', ...' if len(staged) > 3 else ''})"
+        )
     if skipped:  # kube-system on kind has several: one line, not one each
         shown = ", ".join(skipped[:3]) + (", ..." if len(skipped) > 3 else "")
         state.notes.append(
@@ -304,19 +329,26 @@ def load_cluster_state(
         ) from None
     items: list[Any] = [listing]
     notes = []
-    extra = runner.run([*base, "get", calico.CLUSTER_KINDS, "-A", "-o", "json"], timeout=60)
-    if extra.ok:
-        try:
-            items.append(json.loads(extra.stdout))
-        except json.JSONDecodeError:
+    for kinds, what in (
+        (calico.CLUSTER_KINDS, "Calico's tiers and policies"),
+        (cnp.CLUSTER_KINDS, "ClusterNetworkPolicies"),
+    ):
+        extra = runner.run([*base, "get", kinds, "-A", "-o", "json"], timeout=60)
+        said = f"{extra.stdout}\n{extra.stderr}"
+        if extra.ok:
+            try:
+                items.append(json.loads(extra.stdout))
+            except json.JSONDecodeError:
+                raise LabError(
+                    f"kubectl printed {what} that are not JSON; check the kubeconfig/context"
+                ) from None
+        elif NOT_SERVED in said:  # the kinds are not registered at all: none of them can exist
+            notes.append(f"note: no {what} read: the cluster does not serve them ({extra.error_line()})")
+        else:  # registered but not answering: they may well exist, and ignoring them could be wrong
             raise LabError(
-                "kubectl printed Calico policies that are not JSON; check the kubeconfig/context"
-            ) from None
-    else:
-        notes.append(
-            "note: no Calico policies read (the projectcalico.org/v3 API is not served: "
-            f"{extra.error_line()}); judged on Kubernetes NetworkPolicies only"
-        )
+                f"could not read {what} ({extra.error_line()}): the verdicts would leave them out; "
+                "check `kubectl get tigerastatus apiserver` and try again"
+            )
     where = f"cluster {context}" if context else "the cluster"
     state = parse_objects(items, where)
     state.notes.extend(notes)

@@ -76,18 +76,49 @@ def _failed_exec(outcome: ExecOutcome) -> Classified | None:
     return None
 
 
-def classify_connect(outcome: ExecOutcome, timeout: float) -> Classified:
-    """The verdict of one ``agnhost connect`` run."""
+DROP = "Drop"
+REJECT = "Reject"
+
+
+def classify_connect(
+    outcome: ExecOutcome, timeout: float, *, deny_action: str = DROP, listens: bool = False
+) -> Classified:
+    """The verdict of one ``agnhost connect`` run.
+
+    ``deny_action`` is what the CNI does with a denied packet: Drop (the default everywhere) makes a
+    blocked connect time out; Calico's Reject (FelixConfiguration ``iptablesFilterDenyAction``) sends
+    ICMP port-unreachable, which a TCP connect reports as REFUSED, the same word as a closed port.
+    ``listens`` says something is known to answer there: a lab workload that is Ready, or a target
+    the control pod checks (the outside and metadata columns, where a refusal stays DENY only if the
+    control reaches the target). Then a REFUSED under Reject is the policy's denial; anywhere else
+    it proves nothing."""
     failed = _failed_exec(outcome)
     if failed:
         return failed
     if outcome.exit_code == 0:
         return Classified(Verdict.ALLOW, "connected")
     said = _first_line(outcome.stderr)
+    rejecting = deny_action == REJECT
     if outcome.exit_code == 1:
+        if said == "TIMEOUT" and rejecting:
+            return Classified(
+                Verdict.INCONCLUSIVE,
+                f"no answer within {seconds(timeout)}, yet denied packets are rejected here (Felix's deny "
+                "action is Reject): something other than a policy dropped it",
+            )
         if said == "TIMEOUT":
             return Classified(
                 Verdict.DENY, f"no answer within {seconds(timeout)}: blocked (denied packets are dropped)"
+            )
+        if said == "REFUSED" and rejecting and listens:
+            return Classified(
+                Verdict.DENY,
+                "refused where something answers: rejected by a policy (Felix's deny action is Reject)",
+            )
+        if said == "REFUSED" and rejecting:
+            return Classified(
+                Verdict.INCONCLUSIVE,
+                "refused: with Felix's deny action Reject, a denial and a closed port look the same here",
             )
         if said == "REFUSED":
             return Classified(Verdict.REFUSED, "connection refused: the packet got through, nothing listened")

@@ -91,9 +91,17 @@ def _inconclusive(cell: Cell, why: str) -> Cell:
 
 
 def judge_with_controls(
-    observed: Matrix, controls: Controls, columns: Sequence[str] = CONTROLLED_COLUMNS
+    observed: Matrix,
+    controls: Controls,
+    columns: Sequence[str] = CONTROLLED_COLUMNS,
+    *,
+    rejecting: bool = False,
 ) -> Matrix:
-    """A copy of ``observed`` where each DENY in ``columns`` the control does not back up is ``?``."""
+    """A copy of ``observed`` where each DENY in ``columns`` the control does not back up is ``?``.
+
+    ``rejecting``: denied packets are rejected (Calico's Reject), so a blocked probe reads refused;
+    then only a control that connected shows something answers there (a refusal may be a closed port)."""
+    reached = (Verdict.ALLOW,) if rejecting else REACHED
     result = Matrix(rows=list(observed.rows), columns=list(observed.columns), title=observed.title)
     result.cells = dict(observed.cells)
     for column in columns:
@@ -109,7 +117,7 @@ def judge_with_controls(
             elif row == controls.row:
                 why = f"this pod is the control and cannot reach the target: {hint}"
                 result.cells[(row, column)] = _inconclusive(cell, why)
-            elif control.verdict in REACHED:
+            elif control.verdict in reached:
                 why = f"{controls.name} reaches it, so the block is a policy"
                 result.cells[(row, column)] = replace(cell, reason=f"{cell.reason} ({why})")
             elif control.verdict == Verdict.CHECK_FAILED:

@@ -37,11 +37,13 @@ class RetryPolicy:
     retry_every: float = RETRY_EVERY
 
 
-def classify(probe: Probe, outcome: ExecOutcome) -> agnhost.Classified:
-    """The verdict of one probe's outcome."""
+def classify(probe: Probe, outcome: ExecOutcome, deny_action: str = agnhost.DROP) -> agnhost.Classified:
+    """The verdict of one probe's outcome (``deny_action``: what the CNI does with denied packets)."""
     if probe.target.is_lookup:
         return agnhost.classify_dns(outcome, probe.timeout)
-    return agnhost.classify_connect(outcome, probe.timeout)
+    return agnhost.classify_connect(
+        outcome, probe.timeout, deny_action=deny_action, listens=probe.target.listens
+    )
 
 
 def settled(cell: Cell, expected: Cell | None) -> bool:
@@ -105,6 +107,7 @@ def run_probes(
     title: str = "observed",
     on_cell: Callable[[Probe, Cell], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    deny_action: str = agnhost.DROP,
 ) -> Matrix:
     """Run every probe (in parallel, with retries) and return the observed matrix.
 
@@ -141,7 +144,7 @@ def run_probes(
                 record(job.probe, Cell(Verdict.CHECK_FAILED, "no transport", job.tries, job.probe.command))
                 schedule.finish()
                 continue
-            cell = _try_once(transport, job, clock)
+            cell = _try_once(transport, job, clock, deny_action)
             want = expected.get(job.probe.row, job.probe.column) if expected is not None else None
             next_try = clock() + retry.retry_every
             if not settled(cell, want) and next_try - job.first_try <= retry.retry_for:
@@ -171,7 +174,7 @@ def _ordered(names: Iterable[str]) -> list[str]:
     return sorted(unique, key=lambda name: (known.get(name, len(known)), unique.index(name)))
 
 
-def _try_once(transport: Transport, job: _Job, clock: Callable[[], float]) -> Cell:
+def _try_once(transport: Transport, job: _Job, clock: Callable[[], float], deny_action: str) -> Cell:
     probe = job.probe
     if job.tries == 0:
         job.first_try = clock()
@@ -182,5 +185,5 @@ def _try_once(transport: Transport, job: _Job, clock: Callable[[], float]) -> Ce
         )
     except Exception as error:  # a transport must not raise, but one bug must not kill a worker
         outcome = ExecOutcome(None, error=f"exec failed: {type(error).__name__}: {error}")
-    result = classify(probe, outcome)
+    result = classify(probe, outcome, deny_action)
     return Cell(result.verdict, result.reason, job.tries, probe.command)

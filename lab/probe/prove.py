@@ -11,7 +11,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lab import pins, scenario
-from lab.kube import KubeClients, LabPod, Transport, WebsocketTransport, find_pod, list_lab_pods
+from lab.kube import (
+    DenyAction,
+    KubeClients,
+    LabPod,
+    Transport,
+    WebsocketTransport,
+    find_pod,
+    list_lab_pods,
+    read_deny_action,
+)
 from lab.matrix import Cell, Matrix, restrict
 from lab.probe.controls import (
     CONTROL_APP,
@@ -43,6 +52,7 @@ class ProbeRun:
     probes: list[Probe]
     controls: Controls
     seconds: float
+    deny_action: DenyAction = field(default_factory=lambda: DenyAction("Drop", "assumed"))
 
     @property
     def tries(self) -> int:
@@ -76,6 +86,8 @@ def prove(
     options = options or ProbeOptions()
     started = time.monotonic()
     pods = list_lab_pods(clients, scenario.ROWS)
+    # With Calico's Reject a denied connect reads REFUSED: classify by what this cluster does.
+    deny = read_deny_action(clients)
     probes = plan_probes(pods, outside=options.outside, timeout=options.timeout, kubectl=options.kubectl)
     control = find_pod(clients, CONTROL_NAMESPACE, CONTROL_APP)
     if control is not None:
@@ -91,9 +103,10 @@ def prove(
         retry=options.retry,
         on_cell=on_cell,
         title=title,
+        deny_action=deny.action,
     )
     observed = restrict(everything, scenario.ROWS, scenario.COLUMNS)
     observed.rows, observed.columns = list(scenario.ROWS), list(scenario.COLUMNS)
     controls = controls_from_pod(everything) if control is not None else controls_from_row(observed, expected)
-    judged = judge_with_controls(observed, controls)
-    return ProbeRun(judged, pods, probes, controls, time.monotonic() - started)
+    judged = judge_with_controls(observed, controls, rejecting=deny.action == "Reject")
+    return ProbeRun(judged, pods, probes, controls, time.monotonic() - started, deny)

@@ -25,6 +25,9 @@ class Target:
     column: str
     host: str
     port: int | None = None  # None: a DNS lookup of ``host``
+    # Something is known to answer there: a Ready lab workload on the port it serves, or a target the
+    # control pod checks; a refusal there under Calico's Reject is then a policy's, not a closed port.
+    listens: bool = False
 
     @property
     def is_lookup(self) -> bool:
@@ -87,17 +90,18 @@ def target_for(column: str, pods: Mapping[str, LabPod], outside: tuple[str, int]
     """The target of one matrix column."""
     if column == scenario.DNS_COLUMN:
         return Target(column, scenario.DNS_LOOKUP_NAME.rstrip(".") + ".")
+    # The control pod checks the outside and metadata targets: what it cannot reach proves nothing.
     if column == scenario.OUTSIDE_COLUMN:
-        return Target(column, outside[0], outside[1])
+        return Target(column, outside[0], outside[1], listens=True)
     if column == scenario.METADATA_COLUMN:
-        return Target(column, pins.METADATA_IP, 80)
+        return Target(column, pins.METADATA_IP, 80, listens=True)
     workload = scenario.column_workload(column)
     if workload is None:
         raise ValueError(f"unknown matrix column {column!r}")
     if column.startswith("svc/"):
         # fully qualified with a trailing dot: one lookup, no search-list expansion
-        return Target(column, workload.service_host + ".", workload.port)
-    return Target(column, pods[workload.name].ip, workload.port)
+        return Target(column, workload.service_host + ".", workload.port, listens=pods[workload.name].ready)
+    return Target(column, pods[workload.name].ip, workload.port, listens=pods[workload.name].ready)
 
 
 def kubectl_exec_line(kubectl: Sequence[str], pod: LabPod, argv: Sequence[str]) -> str:

@@ -9,6 +9,7 @@ The document is stable; keys are only ever added, and ``version`` changes when o
       "stage": "4",                           # stage whose expectation was used, or null
       "stage_title": "Stage 4: ...",          # human title ("" when unknown)
       "probed_at": "2026-11-02T10:15:00+00:00",  # ISO 8601, with its UTC offset
+      "deny_action": "Drop",                  # what the CNI did with denied packets (Drop or Reject)
       "ok": true,                             # no judged cell disagrees with the expectation
       "summary": {"matched": 31, "mismatched": 0, "inconclusive": 2, "check_failed": 0,
                   "text": "31 of 31 judged cells match, 0 mismatches, 2 inconclusive"},
@@ -68,6 +69,7 @@ class ProbeResult:
     probed_at: datetime
     stage_title: str = ""
     pods: dict[str, PodInfo] = field(default_factory=dict)
+    deny_action: str = "Drop"
 
     @property
     def comparison(self) -> Comparison | None:
@@ -83,6 +85,7 @@ class ProbeResult:
             probed_at=self.probed_at,
             stage_title=self.stage_title,
             pods=self.pods,
+            deny_action=self.deny_action,
         )
 
     def to_json(self) -> str:
@@ -121,6 +124,7 @@ def probe_result_to_dict(
     probed_at: datetime,
     stage_title: str = "",
     pods: Mapping[str, PodInfo] | None = None,
+    deny_action: str = "Drop",
 ) -> dict[str, Any]:
     """The JSON document of one probe run (keys described in the module docstring)."""
     rows = union_order(expected.rows, observed.rows) if expected else list(observed.rows)
@@ -146,6 +150,7 @@ def probe_result_to_dict(
         "stage": stage,
         "stage_title": stage_title,
         "probed_at": _aware(probed_at).isoformat(),
+        "deny_action": deny_action,
         "ok": comparison.ok if comparison is not None else None,
         "summary": _summary(comparison),
         "rows": rows,
@@ -230,6 +235,9 @@ def probe_result_from_dict(document: Any) -> ProbeResult:
     }
     stage = document.get("stage")
     title = str(document.get("stage_title") or "")
+    deny_action = document.get("deny_action", "Drop")
+    if deny_action not in ("Drop", "Reject"):
+        raise _Invalid(f"deny_action {deny_action!r} is neither Drop nor Reject")
     return ProbeResult(
         observed=observed,
         expected=expected,
@@ -238,6 +246,7 @@ def probe_result_from_dict(document: Any) -> ProbeResult:
         probed_at=probed_at,
         stage_title=title,
         pods=pods,
+        deny_action=str(deny_action),
     )
 
 

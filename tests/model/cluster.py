@@ -109,6 +109,7 @@ class ModelCluster:
         self._ips: dict[str, list[str]] = {}
         self._used_ips: set[str] = set()
         self._events: set[tuple[str, str]] = set()
+        self.established: set[str] = set()  # CRDs the controller has made Established
         self._stop = threading.Event()
         self.server: ModelServer | None = None
         self.paused = threading.Event()  # set: the controllers stand still (a test inspects a moment)
@@ -418,6 +419,7 @@ class ModelCluster:
             self.api.store = self.store
             self._ips.clear()
             self._used_ips.clear()
+            self.established.clear()
         return {"deleted": True}
 
     def docker_exec(self, container: str, argv: list[str], stdin: str | None) -> dict[str, Any]:

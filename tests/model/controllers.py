@@ -53,7 +53,12 @@ def reconcile(cluster: ModelCluster) -> None:
 
 def crds(cluster: ModelCluster) -> None:
     key = ("apiextensions.k8s.io", "customresourcedefinitions")
-    for crd in cluster.store.list(key):
+    for _, name in cluster.store.keys(key):
+        if name in cluster.established:
+            continue
+        crd = cluster.store.get(key, "", name)
+        if crd is None:
+            continue
         conditions = (crd.get("status") or {}).get("conditions") or []
         established = any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
         if established:
@@ -83,6 +88,7 @@ def crds(cluster: ModelCluster) -> None:
         }
         cluster.store.put(key, crd, spec_changed=False)
         register_crd(cluster, crd)
+        cluster.established.add(name)
 
 
 def register_crd(cluster: ModelCluster, crd: Obj) -> None:
@@ -110,6 +116,7 @@ def register_crd(cluster: ModelCluster, crd: Obj) -> None:
 
 
 def unregister_crd(cluster: ModelCluster, crd: Obj) -> None:
+    cluster.established.discard(crd["metadata"]["name"])
     spec = crd["spec"]
     cluster.registry.remove(spec["group"], spec["names"]["plural"], source="crd")
     cluster.store.drop_type((spec["group"], spec["names"]["plural"]))
@@ -519,10 +526,14 @@ def _ready(pod: Obj) -> bool:
     )
 
 
+OWNERS = (("apps", "deployments"), ("apps", "replicasets"), ("apps", "daemonsets"))
+
+
 def garbage_collect(cluster: ModelCluster) -> None:
+    """Pods and ReplicaSets whose owner (a Deployment, ReplicaSet or DaemonSet) is gone."""
     uids = set()
-    for resource in cluster.registry.all():
-        for obj in cluster.store.list(resource.key):
+    for type_key in OWNERS:
+        for obj in cluster.store.list(type_key):
             uids.add(obj["metadata"].get("uid"))
     for type_key in (PODS, ("apps", "replicasets")):
         for obj in cluster.store.list(type_key):

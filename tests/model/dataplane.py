@@ -148,7 +148,8 @@ class Dataplane:
             return ExecReply(stderr="REFUSED\n", exit_code=1)
         if decision == "unreachable":
             return ExecReply(stderr="UNKNOWN: dial tcp: connect: no route to host\n", exit_code=1)
-        if cluster.deny_action() == "Reject" and flow.target is not None:
+        if cluster.deny_action() == "Reject" and cluster.enforces() and decision == "deny":
+            # felix's REJECT (no --reject-with: ICMP port unreachable), which connect() reports as refused
             return ExecReply(stderr="REFUSED\n", exit_code=1)
         return ExecReply(stderr="TIMEOUT\n", exit_code=1)
 

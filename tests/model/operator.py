@@ -76,10 +76,13 @@ def deny_action(cluster: ModelCluster) -> str:
     """Felix's action for denied packets: FelixConfiguration default, iptables or nftables field."""
     felix = _get(cluster, CRD_GROUP, "felixconfigurations", "", "default")
     spec = (felix or {}).get("spec") or {}
-    dataplane = (
-        ((installation(cluster) or {}).get("spec") or {}).get("calicoNetwork", {}).get("linuxDataplane")
+    if spec.get("bpfEnabled"):
+        return "Drop"
+    # felix reads the nftables field only when nftablesMode is Enabled (the operator writes Auto
+    # for the Nftables dataplane, Disabled for Iptables)
+    field = (
+        "nftablesFilterDenyAction" if spec.get("nftablesMode") == "Enabled" else "iptablesFilterDenyAction"
     )
-    field = "nftablesFilterDenyAction" if dataplane == "Nftables" else "iptablesFilterDenyAction"
     return str(spec.get(field) or "Drop")
 
 
@@ -306,7 +309,7 @@ def _felix_defaults(cluster: ModelCluster) -> None:
             "metadata": {"name": "default"},
             "spec": {
                 "bpfEnabled": False,
-                "floatingIPs": "Disabled",
+                "nftablesMode": "Disabled",
                 "logSeverityScreen": "Info",
                 "reportingInterval": "0s",
                 "healthPort": 9099,

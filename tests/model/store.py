@@ -3,11 +3,13 @@
 Objects are stored by (group, plural) and (namespace, name), whatever version they were
 written through. Every write bumps the global resourceVersion and appends a watch event;
 watchers block on a condition variable until an event they care about arrives or they time out.
+Objects are kept as JSON text, as etcd keeps them serialized: every read is a fresh copy, and
+decoding is much cheaper than deep-copying the large CRD schemas.
 """
 
 from __future__ import annotations
 
-import copy
+import json
 import threading
 import time
 import uuid
@@ -30,7 +32,12 @@ class Event:
     resource_version: int
     type: str  # ADDED, MODIFIED, DELETED
     type_key: TypeKey
-    obj: Obj
+    text: str  # the object, as JSON
+
+    @property
+    def obj(self) -> Obj:
+        decoded: Obj = json.loads(self.text)
+        return decoded
 
 
 class Store:
@@ -39,7 +46,7 @@ class Store:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
-        self._objects: dict[TypeKey, dict[ObjKey, Obj]] = {}
+        self._objects: dict[TypeKey, dict[ObjKey, str]] = {}
         self._events: list[Event] = []
         self._version = 1
 
@@ -52,14 +59,22 @@ class Store:
     def get(self, type_key: TypeKey, namespace: str, name: str) -> Obj | None:
         with self.lock:
             found = self._objects.get(type_key, {}).get((namespace, name))
-            return copy.deepcopy(found) if found is not None else None
+        if found is None:
+            return None
+        decoded: Obj = json.loads(found)
+        return decoded
 
     def list(self, type_key: TypeKey, namespace: str | None = None) -> list[Obj]:
         """Objects of a type, in one namespace or all (sorted by namespace and name, as etcd keys are)."""
         with self.lock:
             items = self._objects.get(type_key, {})
-            keys = sorted(k for k in items if namespace is None or k[0] == namespace)
-            return [copy.deepcopy(items[k]) for k in keys]
+            texts = [items[k] for k in sorted(k for k in items if namespace is None or k[0] == namespace)]
+        return [json.loads(text) for text in texts]
+
+    def keys(self, type_key: TypeKey) -> list[ObjKey]:
+        """(namespace, name) of every object of a type, without decoding them."""
+        with self.lock:
+            return sorted(self._objects.get(type_key, {}))
 
     def namespaces_with_objects(self, namespace: str) -> Iterator[tuple[TypeKey, str]]:
         with self.lock:
@@ -79,7 +94,8 @@ class Store:
         with self.lock:
             meta = obj.setdefault("metadata", {})
             key = (str(meta.get("namespace") or ""), str(meta["name"]))
-            old = self._objects.get(type_key, {}).get(key)
+            old_text = self._objects.get(type_key, {}).get(key)
+            old = json.loads(old_text) if old_text is not None else None
             if old is None:
                 meta.setdefault("uid", str(uuid.uuid4()))
                 meta.setdefault("creationTimestamp", now_iso())
@@ -93,19 +109,21 @@ class Store:
                 meta["generation"] = int(old_meta.get("generation", 1)) + (1 if changed else 0)
                 kind = "MODIFIED"
             meta["resourceVersion"] = str(self._bump())
-            stored = copy.deepcopy(obj)
-            self._objects.setdefault(type_key, {})[key] = stored
-            self._events.append(Event(self._version, kind, type_key, copy.deepcopy(stored)))
+            text = json.dumps(obj)
+            self._objects.setdefault(type_key, {})[key] = text
+            self._events.append(Event(self._version, kind, type_key, text))
             self.changed.notify_all()
-            return copy.deepcopy(stored)
+            decoded: Obj = json.loads(text)
+            return decoded
 
     def remove(self, type_key: TypeKey, namespace: str, name: str) -> Obj | None:
         with self.lock:
-            old = self._objects.get(type_key, {}).pop((namespace, name), None)
-            if old is None:
+            text = self._objects.get(type_key, {}).pop((namespace, name), None)
+            if text is None:
                 return None
+            old: Obj = json.loads(text)
             old["metadata"]["resourceVersion"] = str(self._bump())
-            self._events.append(Event(self._version, "DELETED", type_key, copy.deepcopy(old)))
+            self._events.append(Event(self._version, "DELETED", type_key, json.dumps(old)))
             self.changed.notify_all()
             return old
 

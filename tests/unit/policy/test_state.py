@@ -130,50 +130,6 @@ def test_stage_model_has_workloads_coredns_targets_and_synthetic_ips() -> None:
     assert find_pod(state, "backend/backend").labels["role"] == "backend"
 
 
-def test_from_cluster_reads_through_the_runner_and_parses_the_same() -> None:
-    runner = RecordingRunner(strict=True)
-    runner.answer(
-        "kubectl --context kind-x get namespaces,pods,networkpolicies.networking.k8s.io,services -A -o json",
-        stdout=json.dumps(listing(*good_items())),
-    )
-    calico = {
-        "apiVersion": "projectcalico.org/v3",
-        "kind": "GlobalNetworkPolicy",
-        "metadata": {"name": "deny-web"},
-        "spec": {
-            "order": 10,
-            "selector": "app == 'back'",
-            "types": ["Ingress"],
-            "ingress": [{"action": "Deny"}],
-        },
-    }
-    calico_get = "get globalnetworkpolicies.projectcalico.org,networkpolicies.projectcalico.org -A -o json"
-    runner.answer(f"kubectl --context kind-x {calico_get}", stdout=json.dumps(listing(calico)))
-    state = load_cluster_state(runner, context="kind-x")
-    assert runner.echoed == [
-        "$ kubectl --context kind-x get namespaces,pods,networkpolicies.networking.k8s.io,services "
-        "-A -o json",
-        f"$ kubectl --context kind-x {calico_get}",
-    ]
-    assert [p.key for p in state.policies] == ["web/back-from-front"]
-    assert [p.key for p in state.calico] == ["GlobalNetworkPolicy deny-web"]
-
-
-def test_from_cluster_without_the_calico_api_says_so() -> None:
-    runner = RecordingRunner()
-    runner.answer(
-        "kubectl get namespaces,pods,networkpolicies.networking.k8s.io,services",
-        stdout=json.dumps(listing(*good_items())),
-    )
-    runner.answer(
-        "kubectl get globalnetworkpolicies.projectcalico.org,networkpolicies.projectcalico.org",
-        exit_code=1,
-        stderr='error: the server doesn\'t have a resource type "globalnetworkpolicies"',
-    )
-    state = load_cluster_state(runner)
-    assert state.calico == [] and any("no Calico policies read" in n for n in state.notes)
-
-
 def test_from_cluster_failure_is_one_line() -> None:
     runner = RecordingRunner()
     runner.answer(

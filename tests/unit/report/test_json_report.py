@@ -25,7 +25,7 @@ from tests.unit.report.samples import PROBED_AT, REPRODUCE, seed_result
 def test_top_level_keys_are_stable() -> None:
     data = seed_result().to_dict()
     assert list(data) == [
-        "format", "version", "context", "stage", "stage_title", "probed_at",
+        "format", "version", "context", "stage", "stage_title", "probed_at", "deny_action",
         "ok", "summary", "rows", "columns", "pods", "cells",
     ]  # fmt: skip
     assert data["format"] == FORMAT
