@@ -266,7 +266,10 @@ class Handler(BaseHTTPRequestHandler):
         except selectors.SelectorSyntaxError as error:
             raise bad_request(str(error)) from None
         timeout = float(query.get("timeoutSeconds") or 1800)
-        since = query.get("resourceVersion") or "0"
+        # watch-list (client-go's WatchListClient, on in kubectl 1.36): the current objects as ADDED
+        # events, then a BOOKMARK annotated k8s.io/initial-events-end, then the changes
+        initial_events = query.get("sendInitialEvents") == "true"
+        since = "0" if initial_events else (query.get("resourceVersion") or "0")
         store = self.cluster.store
 
         def wanted(obj: dict[str, Any]) -> bool:
@@ -290,6 +293,11 @@ class Handler(BaseHTTPRequestHandler):
         try:
             for obj in initial:
                 self._chunk({"type": "ADDED", "object": obj})
+            if initial_events:
+                self._chunk({"type": "BOOKMARK", "object": {
+                    "kind": resource.kind, "apiVersion": resource.api_version,
+                    "metadata": {"resourceVersion": str(start), "annotations": {"k8s.io/initial-events-end": "true"}},
+                }})  # fmt: skip
             for event in store.events_after(
                 start, lambda e: e.type_key == resource.key and wanted(e.obj), timeout, self.server.stopping
             ):
