@@ -294,10 +294,9 @@ class Handler(BaseHTTPRequestHandler):
             for obj in initial:
                 self._chunk({"type": "ADDED", "object": obj})
             if initial_events:
-                self._chunk({"type": "BOOKMARK", "object": {
-                    "kind": resource.kind, "apiVersion": resource.api_version,
-                    "metadata": {"resourceVersion": str(start), "annotations": {"k8s.io/initial-events-end": "true"}},
-                }})  # fmt: skip
+                end = {"resourceVersion": str(start), "annotations": {"k8s.io/initial-events-end": "true"}}
+                bookmark = {"kind": resource.kind, "apiVersion": resource.api_version, "metadata": end}
+                self._chunk({"type": "BOOKMARK", "object": bookmark})
             for event in store.events_after(
                 start, lambda e: e.type_key == resource.key and wanted(e.obj), timeout, self.server.stopping
             ):
