@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Sequence
 
-from lab.kube import ExecOutcome, LabPod
+from lab.boundary.kube import ExecOutcome, LabPod
 from lab.matrix import Verdict
 from lab.probe.agnhost import connect_argv, connect_budget
 from lab.probe.pool import RetryPolicy, run_probes

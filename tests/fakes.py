@@ -8,8 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lab.boundary.runner import Result, echo_line
 from lab.env import Environment, project_root
-from lab.runner import Result, echo_line
 
 Answer = Result | Callable[[tuple[str, ...], str | None], Result]
 

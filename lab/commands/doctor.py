@@ -15,12 +15,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from lab import doctor, enforcement
-from lab.cluster import Cluster
+from lab.boundary.runner import Runner, ShRunner
 from lab.env import Environment, ExitStatus
 from lab.errors import LabError
+from lab.lifecycle import doctor, enforcement
+from lab.lifecycle.cluster import Cluster
 from lab.pins import Pins
-from lab.runner import Runner, ShRunner
 
 ENFORCEMENT_STATUS = {
     enforcement.Enforcement.ENFORCES: ExitStatus.SUCCESS,

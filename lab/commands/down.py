@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 
-from lab.cluster import Cluster
+from lab.boundary.runner import Runner, ShRunner
 from lab.env import Environment, ExitStatus
-from lab.runner import Runner, ShRunner
+from lab.lifecycle.cluster import Cluster
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -17,10 +17,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lab import images
+from lab.boundary.runner import Runner, ShRunner
 from lab.env import Environment, ExitStatus
+from lab.lifecycle import images
 from lab.pins import CLUSTER_NAME, Pins
-from lab.runner import Runner, ShRunner
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -32,9 +32,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from lab import pins
+from lab.boundary.kube import DEFAULT_CONTEXT, KubeClients, check_reachable, kubeconfig_path
 from lab.env import Environment, ExitStatus
 from lab.errors import LabError
-from lab.kube import DEFAULT_CONTEXT, KubeClients, check_reachable, kubeconfig_path
 from lab.matrix import Matrix, Verdict
 from lab.probe.pool import DEFAULT_WORKERS, RETRY_EVERY, RETRY_FOR, RetryPolicy
 from lab.probe.prove import ProbeOptions, ProbeRun, kubectl_prefix, prove
@@ -113,7 +113,7 @@ def _check_arguments(args: argparse.Namespace) -> tuple[str, int]:
 
 
 def _stage_expectation(env: Environment, name: str) -> tuple[Matrix, str, str]:
-    from lab.stages import load_stages, stage_by_name
+    from lab.workshop.stages import load_stages, stage_by_name
 
     stage = stage_by_name(load_stages(env.root), name)
     return stage.expect, str(stage.number), f"Stage {stage.number}: {stage.title}"
@@ -122,11 +122,11 @@ def _stage_expectation(env: Environment, name: str) -> tuple[Matrix, str, str]:
 def _computed_expectation(args: argparse.Namespace, env: Environment) -> Matrix:
     """The engine's verdicts for the policies live in the cluster (read with kubectl)."""
     try:
-        from lab.policy.lab_matrix import expected_lab_matrix
         from lab.policy.state import load_cluster_state, outside_targets
+        from lab.workshop.lab_matrix import expected_lab_matrix
     except ImportError as error:  # pragma: no cover - only on a broken install
         raise LabError(f"--expect computed is not available ({error}); use --stage N instead") from error
-    from lab.runner import ShRunner
+    from lab.boundary.runner import ShRunner
 
     runner = ShRunner(env.stderr, env=env.env, cwd=env.root)
     state = load_cluster_state(runner, kubeconfig=args.kubeconfig, context=args.context)

@@ -24,12 +24,12 @@ from collections.abc import Callable, Sequence
 
 import yaml
 
-from lab import stage_apply
+from lab.boundary.kube import DEFAULT_CONTEXT
+from lab.boundary.runner import Runner, ShRunner
 from lab.env import Environment, ExitStatus
-from lab.kube import DEFAULT_CONTEXT
 from lab.probe.prove import kubectl_prefix
-from lab.runner import Runner, ShRunner
-from lab.stages import Stage, load_stages, stage_by_name
+from lab.workshop import stage_apply
+from lab.workshop.stages import Stage, load_stages, stage_by_name
 
 ProbeFunction = Callable[[argparse.Namespace, Environment, Stage], ExitStatus]
 

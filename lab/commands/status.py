@@ -11,13 +11,13 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from lab import kubeobjects
-from lab.cluster import CNI_LABEL, Cluster
+from lab.boundary import kubeobjects
+from lab.boundary.runner import Runner, ShRunner
 from lab.env import Environment, ExitStatus
+from lab.lifecycle.cluster import CNI_LABEL, Cluster
+from lab.lifecycle.workloads import CONTROL_NAMESPACE, STANDIN_NAMESPACE
 from lab.pins import PART_OF_LABEL
-from lab.runner import Runner, ShRunner
 from lab.scenario import LAB_NAMESPACES, SLOT_LABEL
-from lab.workloads import CONTROL_NAMESPACE, STANDIN_NAMESPACE
 
 HELPER_NAMESPACES = {CONTROL_NAMESPACE: "control", STANDIN_NAMESPACE: "metadata stand-in"}
 HELPER_CONSEQUENCES = {

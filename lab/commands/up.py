@@ -19,17 +19,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab import calico, doctor, enforcement, images, plain_network, waits, workloads
-from lab import cluster as cluster_module
-from lab.apply import plan_apply_documents
-from lab.cluster import Cluster, RenderedConfig
-from lab.cni import CNIS, DEFAULT_CNI, Cni, cni_by_name
+from lab.boundary.apply import plan_apply_documents
+from lab.boundary.runner import Runner, ShRunner
 from lab.commands import status
-from lab.diagnose import diagnose
 from lab.env import Environment, ExitStatus
 from lab.errors import LabError
+from lab.lifecycle import calico, doctor, enforcement, images, plain_network, waits, workloads
+from lab.lifecycle import cluster as cluster_module
+from lab.lifecycle.cluster import Cluster, RenderedConfig
+from lab.lifecycle.cni import CNIS, DEFAULT_CNI, Cni, cni_by_name
+from lab.lifecycle.diagnose import diagnose
 from lab.pins import PART_OF_LABEL, Pins
-from lab.runner import Runner, ShRunner
 from lab.scenario import LAB_NAMESPACES
 
 DEFAULT_TIMEOUT = 900.0  # image pulls for three nodes and Calico on a workshop's wifi

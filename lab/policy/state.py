@@ -41,10 +41,10 @@ from lab.policy.model import (
     parse_service,
 )
 from lab.policy.tiers import parse_tier, tiers_of
-from lab.stages import cumulative_documents, load_stages, stage_by_name
+from lab.workshop.stages import cumulative_documents, load_stages, stage_by_name
 
 if TYPE_CHECKING:  # the runner (and sh) is only needed for --from-cluster: keep it off start-up
-    from lab.runner import Runner
+    from lab.boundary.runner import Runner
 
 DNS_NAMESPACE = "kube-system"
 DNS_LABELS = {"k8s-app": "kube-dns"}
@@ -394,7 +394,7 @@ def state_from_args(args: argparse.Namespace, env: Environment, runner: Runner |
         state.source = args.state
         return state
     if args.from_cluster:
-        from lab.runner import ShRunner
+        from lab.boundary.runner import ShRunner
 
         runner = runner or ShRunner(env.stderr, env=env.env)
         state = load_cluster_state(runner, kubeconfig=args.kubeconfig, context=args.context)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lab.kube import ExecOutcome
+from lab.boundary.kube import ExecOutcome
 from lab.matrix import Verdict
 
 AGNHOST = "/agnhost"

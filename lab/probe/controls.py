@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from lab import scenario
-from lab.kube import LabPod
+from lab.boundary.kube import LabPod
 from lab.matrix import Cell, Matrix, Verdict
 from lab.probe.targets import Probe, plan_probes
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from lab import scenario
-from lab.kube import ExecOutcome, Transport
+from lab.boundary.kube import ExecOutcome, Transport
 from lab.matrix import Cell, Matrix, Verdict, matches
 from lab.probe import agnhost
 from lab.probe.targets import Probe

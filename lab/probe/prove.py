@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lab import pins, scenario
-from lab.kube import (
+from lab.boundary.kube import (
     DenyAction,
     KubeClients,
     LabPod,

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from lab import pins, scenario
-from lab.kube import CONTAINER, LabPod
+from lab.boundary.kube import CONTAINER, LabPod
 from lab.probe import agnhost
 
 

@@ -20,11 +20,9 @@ from typing import Any
 import pytest
 import yaml
 
-from lab import scenario, stage_apply
-from lab.apply import apply_argv
-from lab.env import project_root
-from lab.errors import LabError
-from lab.kube import (
+from lab import scenario
+from lab.boundary.apply import apply_argv
+from lab.boundary.kube import (
     DEFAULT_CONTEXT,
     KubeClients,
     check_reachable,
@@ -32,11 +30,14 @@ from lab.kube import (
     list_lab_pods,
     recent_events,
 )
+from lab.boundary.runner import Result, Runner, ShRunner
+from lab.env import project_root
+from lab.errors import LabError
 from lab.matrix import Matrix
 from lab.probe.controls import CONTROL_NAMESPACE
 from lab.probe.prove import ProbeOptions, ProbeRun, kubectl_prefix, prove
-from lab.runner import Result, Runner, ShRunner
-from lab.stages import SEED_STAGE, cumulative_documents, load_stages
+from lab.workshop import stage_apply
+from lab.workshop.stages import SEED_STAGE, cumulative_documents, load_stages
 
 UP_HINT = "start one with `make lab-up`"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from lab import scenario
 from lab.env import project_root
 from lab.matrix import Matrix, Verdict
-from lab.stages import load_stages, stage_by_name
+from lab.workshop.stages import load_stages, stage_by_name
 
 WORDS = {
     Verdict.ALLOW: "allowed",

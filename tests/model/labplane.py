@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from lab.matrix import Matrix, Verdict
 from lab.scenario import BY_NAME, DNS_COLUMN, METADATA_COLUMN, OUTSIDE_COLUMN
-from lab.stages import load_stages
+from lab.workshop.stages import load_stages
 from tests.model.dataplane import Dataplane, Flow, everything_reachable
 
 if TYPE_CHECKING:

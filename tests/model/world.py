@@ -52,7 +52,7 @@ def find_kubectl() -> str | None:
 
 
 def kubectl_version(path: str) -> tuple[int, int, int] | None:
-    from lab.doctor import parse_version
+    from lab.lifecycle.doctor import parse_version
 
     try:
         done = subprocess.run(

@@ -1,4 +1,5 @@
-"""Fixtures shared by the offline suite: a lab world on the model API server (real kubectl)."""
+"""Fixtures shared by the offline suite: a lab world on the model API server (real kubectl), and a
+scripted exec server for the exec transport's failure modes."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from lab import waits
+from lab.boundary.kube import KubeClients
+from lab.lifecycle import waits
 from tests.model.world import KUBECTL, NO_KUBECTL, LabWorld
+from tests.unit.probe.fake_apiserver import FakeApiServer, write_kubeconfig
 
 needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason=NO_KUBECTL)
 
@@ -27,3 +30,26 @@ def model_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab
         yield world
     finally:
         world.close()
+
+
+@pytest.fixture
+def apiserver() -> Iterator[FakeApiServer]:
+    server = FakeApiServer().start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def kubeconfig(apiserver: FakeApiServer, tmp_path: Path) -> Path:
+    return write_kubeconfig(tmp_path / "kubeconfig", apiserver.url)
+
+
+@pytest.fixture
+def clients(kubeconfig: Path) -> Iterator[KubeClients]:
+    made = KubeClients(str(kubeconfig), "kind-netpol-lab")
+    try:
+        yield made
+    finally:
+        made.close()

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from lab import pins
-from lab.cluster import CNI_LABEL, FINGERPRINT_LABEL, KIND_CONFIG, render_kind_config
-from lab.cni import CALICO, Cni
+from lab.boundary.runner import Result
 from lab.env import project_root
-from lab.runner import Result
+from lab.lifecycle.cluster import CNI_LABEL, FINGERPRINT_LABEL, KIND_CONFIG, render_kind_config
+from lab.lifecycle.cni import CALICO, Cni
 from lab.scenario import SLOT_LABEL, WORKLOADS
 from tests.fakes import RecordingRunner
 

@@ -10,7 +10,7 @@ import pytest
 from lab.env import project_root
 
 PACKAGE = project_root() / "lab"
-BOUNDARIES = {"lab", "lab.env", "lab.errors", "lab.pins", "lab.runner", "lab.kube"}
+BOUNDARIES = {"lab", "lab.env", "lab.errors", "lab.pins", "lab.boundary.runner", "lab.boundary.kube"}
 
 
 def rank(module: str) -> int:
@@ -51,5 +51,7 @@ def test_imports_only_go_down(path: Path) -> None:
 
 
 def test_rank_classifies_the_layers() -> None:
-    assert rank("lab.runner") < rank("lab.matrix") < rank("lab.report.table") < rank("lab.commands.up")
+    assert (
+        rank("lab.boundary.runner") < rank("lab.matrix") < rank("lab.report.table") < rank("lab.commands.up")
+    )
     assert rank("lab.commands.up") < rank("lab.cli")

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from lab import cli, waits
+from lab import cli
 from lab.commands import up as up_command
 from lab.env import ExitStatus
+from lab.lifecycle import waits
 from tests.fakes import errors, output
 from tests.model.world import LabWorld
 

@@ -12,7 +12,7 @@ import json
 import pytest
 import yaml
 
-from lab.kube import KubeClients, WebsocketTransport, find_pod
+from lab.boundary.kube import KubeClients, WebsocketTransport, find_pod
 from tests.model.world import LabWorld
 
 NAMESPACE = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}}

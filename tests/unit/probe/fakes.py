@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from lab.kube import ExecOutcome, LabPod
+from lab.boundary.kube import ExecOutcome, LabPod
 from lab.matrix import Matrix, Verdict
 from lab.probe.controls import CONTROL_APP, CONTROL_NAMESPACE, CONTROL_ROW
 from lab.probe.targets import Probe

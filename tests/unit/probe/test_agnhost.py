@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab.kube import ExecOutcome
+from lab.boundary.kube import ExecOutcome
 from lab.matrix import Verdict
 from lab.probe import agnhost
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab import stage_apply
+from lab.boundary.kube import KubeClients
 from lab.env import project_root
-from lab.kube import KubeClients
 from lab.matrix import Verdict
-from lab.stages import SEED_STAGE
+from lab.workshop import stage_apply
+from lab.workshop.stages import SEED_STAGE
 from tests.e2e.conftest import LiveLab, seed_documents
 from tests.e2e.flows import flow_id, flows, seed_expectation
 from tests.fakes import RecordingRunner

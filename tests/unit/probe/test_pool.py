@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Sequence
 
-from lab.kube import ExecOutcome
+from lab.boundary.kube import ExecOutcome
 from lab.matrix import Cell, Matrix, Verdict
 from lab.probe.pool import RetryPolicy, run_probes, settled
 from lab.probe.targets import plan_probes
@@ -24,7 +24,7 @@ QUICK = RetryPolicy(retry_for=0.5, retry_every=0.05)
 
 def seed_matrix() -> Matrix:
     from lab.env import project_root
-    from lab.stages import load_stages, stage_by_name
+    from lab.workshop.stages import load_stages, stage_by_name
 
     return stage_by_name(load_stages(project_root()), "seed").expect
 

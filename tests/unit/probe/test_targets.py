@@ -24,7 +24,7 @@ def test_one_probe_per_cell_except_a_pod_reaching_itself() -> None:
 def test_self_cells_match_the_stage_tables() -> None:
     from lab.env import project_root
     from lab.matrix import Verdict
-    from lab.stages import load_stages
+    from lab.workshop.stages import load_stages
 
     for stage in load_stages(project_root()):
         for row, column, cell in stage.expect:

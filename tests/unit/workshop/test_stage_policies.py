@@ -11,7 +11,7 @@ import pytest
 
 from lab import pins
 from lab.env import project_root
-from lab.stages import load_stages, stage_by_name
+from lab.workshop.stages import load_stages, stage_by_name
 
 STAGES = load_stages(project_root())
 # Calico's CRD schemas live beside the repository (../shared/schemas), never inside it.

@@ -1,0 +1,211 @@
+"""The lab's kind cluster: render its config, create, find, recognise, delete, export logs.
+
+Every kind and kubectl call goes through the ``Runner`` (echoed, dry-run aware).
+A cluster is recognised by a fingerprint label that ``up`` stamps on every node
+through the rendered kind config (so it is set atomically at creation): a cluster
+called netpol-lab without it, or with another one, was built differently (another
+CNI, node image or kind-config.yaml) and is never modified; the user is told to
+recreate it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lab import pins
+from lab.boundary import kubeobjects
+from lab.boundary.runner import Result, Runner
+from lab.env import ExitStatus
+from lab.errors import LabError
+from lab.lifecycle.cni import Cni
+
+KIND_CONFIG = "kind-config.yaml"
+RENDERED_CONFIG = Path(".cache") / "kind-config.rendered.yaml"  # relative to the project root
+FINGERPRINT_LABEL = "netpol-lab/fingerprint"
+CNI_LABEL = "netpol-lab/cni"
+RECREATE = "make lab-down && make lab-up"
+EXPECTED_NODES = 3
+
+
+@dataclass(frozen=True)
+class RenderedConfig:
+    """The kind config ``up`` creates the cluster with, and its fingerprint."""
+
+    text: str
+    fingerprint: str
+    cni: str
+    node_image: str
+
+
+def render_kind_config(base_text: str, cni: Cni, node_image: str) -> RenderedConfig:
+    """kind-config.yaml with the chosen CNI and node image, every node labelled with the fingerprint.
+
+    The fingerprint is a hash of the rendered config before the labels are added, so
+    any change that would build a different cluster changes it.
+    """
+    config: dict[str, Any] = yaml.safe_load(base_text)
+    networking = config.setdefault("networking", {})
+    networking["disableDefaultCNI"] = cni.disable_default_cni
+    networking["podSubnet"] = cni.pod_subnet
+    for node in config.get("nodes") or []:
+        node["image"] = node_image
+    canonical = yaml.safe_dump(config, sort_keys=True)
+    fingerprint = hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    for node in config.get("nodes") or []:
+        node.setdefault("labels", {})
+        node["labels"][FINGERPRINT_LABEL] = fingerprint
+        node["labels"][CNI_LABEL] = cni.name
+    header = (
+        f"# Rendered by `netpol-lab up` from {KIND_CONFIG} (CNI {cni.name}); "
+        "edit kind-config.yaml, not this file.\n"
+    )
+    return RenderedConfig(header + yaml.safe_dump(config, sort_keys=False), fingerprint, cni.name, node_image)
+
+
+class Cluster:
+    """The kind cluster called ``name`` and the kubectl command lines that talk to it."""
+
+    def __init__(self, runner: Runner, *, name: str = pins.CLUSTER_NAME, kubeconfig: str | None = None):
+        self.runner = runner
+        self.name = name
+        self.kubeconfig = kubeconfig
+
+    @property
+    def context(self) -> str:
+        return f"kind-{self.name}"  # kind names the context kind-<cluster>
+
+    def _kubeconfig_flag(self) -> list[str]:
+        return ["--kubeconfig", self.kubeconfig] if self.kubeconfig else []
+
+    def kubectl(self, *args: str) -> list[str]:
+        """A kubectl command line aimed at this cluster, whatever the current context is."""
+        return ["kubectl", "--context", self.context, *self._kubeconfig_flag(), *args]
+
+    def _kind(self, *args: str, kubeconfig: bool = True) -> list[str]:
+        return ["kind", *args, "--name", self.name, *(self._kubeconfig_flag() if kubeconfig else [])]
+
+    def exists(self) -> bool:
+        """Whether kind knows a cluster of this name (`kind get clusters`)."""
+        result = self.runner.run(["kind", "get", "clusters"], timeout=60)
+        if result.dry_run:
+            return False
+        _raise_if_missing(result)
+        if not result.ok:
+            raise LabError(f"`kind get clusters` failed: {result.error_line()}: check that Docker is running")
+        return self.name in result.stdout.split()
+
+    def create(self, config_path: str, *, timeout: float | None = None) -> None:
+        """`kind create cluster --wait 0s`: kind's own wait only covers the control plane, which
+        stays NotReady until a CNI runs, so the lab waits for nodes itself after the CNI."""
+        argv = ["kind", "create", "cluster", "--name", self.name, "--config", config_path, "--wait", "0s"]
+        argv += self._kubeconfig_flag()
+        result = self.runner.run(argv, timeout=timeout, stream=True)
+        if result.dry_run or result.ok:
+            return
+        _raise_if_missing(result)
+        if result.timed_out:
+            raise LabError(
+                f"`kind create cluster` did not finish in time: rerun `make lab-up` (it carries on), "
+                f"or raise --timeout; if it keeps failing run `{RECREATE}`",
+                ExitStatus.TIMEOUT,
+            )
+        hint = ""
+        if "already exist" in result.stderr + result.stdout:
+            hint = f" (a cluster of that name exists: run `{RECREATE}`)"
+        raise LabError(
+            f"kind could not create the cluster: {result.error_line()}{hint}; "
+            "kind removed the half-made nodes, so fix the cause (`netpol-lab doctor`) and rerun `make lab-up`"
+        )
+
+    def delete(self) -> Result:
+        """`kind delete cluster` (kind succeeds when the cluster does not exist)."""
+        result = self.runner.run(self._kind("delete", "cluster"), timeout=300, stream=True)
+        _raise_if_missing(result)
+        if not (result.ok or result.dry_run):
+            raise LabError(
+                f"kind could not delete the cluster: {result.error_line()}: check that Docker runs"
+            )
+        return result
+
+    def has_context(self) -> bool:
+        """Whether the kubeconfig knows the cluster's context (a user may have removed it)."""
+        argv = ["kubectl", "config", "get-contexts", self.context, *self._kubeconfig_flag()]
+        result = self.runner.run(argv, timeout=30)
+        return result.ok or result.dry_run
+
+    def export_kubeconfig(self) -> None:
+        result = self.runner.run(self._kind("export", "kubeconfig"), timeout=60)
+        if not (result.ok or result.dry_run):
+            raise LabError(f"could not write the cluster's kubeconfig: {result.error_line()}")
+
+    def nodes(self, *, echo: bool = True) -> list[dict[str, Any]]:
+        """The cluster's nodes as JSON objects; a LabError when the API server does not answer."""
+        result = self.runner.run(self.kubectl("get", "nodes", "-o", "json"), timeout=60, echo=echo)
+        if result.dry_run:
+            return []
+        _raise_if_missing(result)
+        if not result.ok:
+            raise LabError(
+                f"cluster {self.name} exists but its API server does not answer ({result.error_line()}): "
+                f"check that its containers run (`docker ps`), or recreate it: `{RECREATE}`"
+            )
+        return kubeobjects.items(result.stdout)
+
+    def check_built_as(self, expected: RenderedConfig) -> None:
+        """Stop with the recreate command when the existing cluster was built differently."""
+        found = self.nodes()
+        if not found and self.runner.dry_run:
+            return
+        problem = built_differently(found, expected)
+        if problem:
+            raise LabError(
+                f"cluster {self.name} exists but was built differently ({problem}): recreate it with "
+                f"`{RECREATE}`" + (f" CNI={expected.cni}" if expected.cni != "calico" else "")
+            )
+
+    def export_logs(self, folder: Path) -> Path | None:
+        """`kind export logs FOLDER`: kind prints the folder it wrote; None if it could not."""
+        # `kind export logs` has no --kubeconfig flag (kind v0.32.0 pkg/cmd/kind/export/logs/logs.go
+        # defines only --name): passing it would fail with "unknown flag".
+        argv = self._kind("export", "logs", str(folder), kubeconfig=False)
+        result = self.runner.run(argv, timeout=300)
+        if result.dry_run:
+            return folder
+        if not result.ok:
+            return None
+        lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
+        return Path(lines[-1]) if lines else folder
+
+
+def built_differently(nodes: Sequence[dict[str, Any]], expected: RenderedConfig) -> str | None:
+    """What differs between the existing nodes and the config ``up`` would build (None: same)."""
+    if len(nodes) != EXPECTED_NODES:
+        return f"{len(nodes)} nodes instead of {EXPECTED_NODES}"
+    for node in nodes:
+        node_labels = kubeobjects.labels(node)
+        found = node_labels.get(FINGERPRINT_LABEL)
+        if found is None:
+            return (
+                f"node {kubeobjects.name(node)} has no {FINGERPRINT_LABEL} label: not made by `netpol-lab up`"
+            )
+        cni = node_labels.get(CNI_LABEL)
+        if cni != expected.cni:
+            return f"CNI {cni}, asked for {expected.cni}"
+        if found != expected.fingerprint:
+            return "another node image or kind-config.yaml"
+    return None
+
+
+def _raise_if_missing(result: Result) -> None:
+    if result.not_found:
+        raise LabError(
+            f"{result.argv[0]} is not installed: run `make tools` (pinned kind and kubectl into ./bin), "
+            "then rerun",
+            ExitStatus.MISSING_PREREQUISITE,
+        )

@@ -1,0 +1,156 @@
+"""Apply a workshop stage declaratively: afterwards exactly the policies of stages 0..N exist.
+
+The plan is a list of kubectl steps, built without a cluster (so tests and ``--dry-run`` see
+it whole):
+1. server-side apply of every policy of stages 0..N (Kubernetes policies, then Calico's);
+2. delete every policy labelled with a LATER stage (``netpol-lab/stage notin (0..N)``), the
+   NetworkPolicies in all namespaces and the GlobalNetworkPolicies;
+3. record N in the ConfigMap ``default/netpol-lab-stage``, so ``stage next`` knows where it is.
+
+Resources are named with their API group (``networkpolicies.networking.k8s.io``): with the
+Calico API server installed, a bare ``networkpolicy`` could also mean Calico's own kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lab.boundary.apply import plan_apply_documents
+from lab.boundary.runner import Runner
+from lab.env import ExitStatus
+from lab.errors import LabError
+from lab.pins import PART_OF_LABEL
+from lab.workshop.stages import STAGE_LABEL, Stage, cumulative_documents
+
+STATE_NAMESPACE = "default"
+STATE_CONFIGMAP = "netpol-lab-stage"
+CALICO_API = "projectcalico.org/"
+K8S_POLICIES = "networkpolicies.networking.k8s.io"
+CALICO_GLOBAL_POLICIES = "globalnetworkpolicies.projectcalico.org"
+NOT_SERVED = "doesn't have a resource type"  # kubectl, when a kind is not served (no Calico API server)
+# kubectl prints the same NOT_SERVED error when Calico's API server is registered but not
+# answering, after a discovery error naming its group ("couldn't get resource list for
+# projectcalico.org/v3: the server is currently unable to handle the request", client-go's
+# memcached discovery; calico issues #7555, #8041). Then the Calico policies may well exist.
+CALICO_API_DOWN = "projectcalico.org/v3"
+
+KubectlArgv = Callable[..., Sequence[str]]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One kubectl command of the plan; ``fine_if`` lists error texts that mean "nothing to do",
+    unless one of ``unless`` appears too."""
+
+    argv: tuple[str, ...]
+    input: str | None = None
+    fine_if: tuple[str, ...] = ()
+    unless: tuple[str, ...] = ()
+    explain_failure: str = ""
+
+
+@dataclass
+class Plan:
+    stage: int
+    steps: list[Step] = field(default_factory=list)
+
+
+def is_calico(doc: dict[str, Any]) -> bool:
+    return str(doc.get("apiVersion", "")).startswith(CALICO_API)
+
+
+def later_stages_selector(number: int) -> str:
+    """Objects that carry a stage label of a stage after ``number`` (``notin`` alone would also
+    match objects without the label, hence the existence test first)."""
+    kept = ",".join(str(n) for n in range(number + 1))
+    return f"{STAGE_LABEL},{STAGE_LABEL} notin ({kept})"
+
+
+def state_configmap(number: int) -> dict[str, Any]:
+    key, value = PART_OF_LABEL
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": STATE_CONFIGMAP, "namespace": STATE_NAMESPACE, "labels": {key: value}},
+        "data": {"stage": str(number)},
+    }
+
+
+def plan_apply(stages: Sequence[Stage], number: int, kubectl: KubectlArgv) -> Plan:
+    """The kubectl steps that leave exactly the policies of stages 0..``number`` in the cluster."""
+    docs = cumulative_documents(list(stages), number)
+    kubernetes = [d for d in docs if not is_calico(d)]
+    calico = [d for d in docs if is_calico(d)]
+    plan = Plan(number)
+    for step in plan_apply_documents(kubectl, kubernetes):
+        plan.steps.append(Step(step.argv, step.input))
+    for step in plan_apply_documents(kubectl, calico):
+        plan.steps.append(
+            Step(
+                step.argv,
+                step.input,
+                explain_failure=(
+                    "Calico's policy kinds (projectcalico.org/v3) need the Calico API server: build the lab "
+                    "with Calico (`make lab-down && make lab-up CNI=calico`) and check "
+                    "`kubectl get tigerastatus apiserver`"
+                ),
+            )
+        )
+    selector = later_stages_selector(number)
+    plan.steps.append(
+        Step(tuple(kubectl("delete", K8S_POLICIES, "--all-namespaces", "-l", selector, "--ignore-not-found")))
+    )
+    plan.steps.append(
+        Step(
+            tuple(kubectl("delete", CALICO_GLOBAL_POLICIES, "-l", selector, "--ignore-not-found")),
+            fine_if=(NOT_SERVED,),  # no Calico API server (kindnet): no Calico policies to delete
+            unless=(CALICO_API_DOWN,),  # registered but down: the guardrails could stay in place
+            explain_failure=(
+                "Calico's API server does not answer, so Calico's policies (stage 6) cannot be removed: "
+                "check `kubectl get tigerastatus apiserver` and try again"
+            ),
+        )
+    )
+    plan.steps.extend(
+        Step(step.argv, step.input) for step in plan_apply_documents(kubectl, [state_configmap(number)])
+    )
+    return plan
+
+
+def execute(runner: Runner, plan: Plan) -> None:
+    """Run the steps in order; the first real failure stops with one line and its fix."""
+    for step in plan.steps:
+        result = runner.run(step.argv, input=step.input, timeout=120)
+        if result.ok:
+            continue
+        said = f"{result.stdout}\n{result.stderr}"
+        if any(text in said for text in step.fine_if) and not any(text in said for text in step.unless):
+            continue
+        if result.not_found:
+            raise LabError(
+                "kubectl is not installed: run `make tools` (pinned kubectl into ./bin)",
+                ExitStatus.MISSING_PREREQUISITE,
+            )
+        fix = step.explain_failure or "is the lab up? (`make lab-up`, then `netpol-lab status`)"
+        raise LabError(f"`{result.command_line}` failed: {result.error_line()}; {fix}")
+
+
+def read_current_stage(runner: Runner, kubectl: KubectlArgv) -> int | None:
+    """The stage last applied (from the ConfigMap), or None when none was recorded or unreadable."""
+    argv = kubectl(
+        "get",
+        "configmap",
+        STATE_CONFIGMAP,
+        "-n",
+        STATE_NAMESPACE,
+        "--ignore-not-found",
+        "-o",
+        "jsonpath={.data.stage}",
+    )
+    result = runner.run(argv, timeout=30)
+    if result.dry_run or not result.ok:
+        return None
+    text = result.stdout.strip()
+    return int(text) if text.isdigit() else None

@@ -1,0 +1,174 @@
+"""`netpol-lab probe` end to end, against a simulated lab served by the local fake API server.
+
+The fake server lists the lab pods and answers every exec the way a cluster in a given state
+would (agnhost's words on stderr, the exit status on the error channel), so the command runs
+the real client, pool, classification, controls and report.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from lab.boundary.kube import ExecOutcome
+from lab.cli import run as cli_run
+from lab.env import ExitStatus, project_root
+from lab.matrix import Cell, Matrix, Verdict
+from lab.probe.controls import CONTROL_NAMESPACE, CONTROL_ROW
+from lab.probe.targets import plan_probes
+from lab.workshop.stages import load_stages, stage_by_name
+from tests.fakes import captured_env, errors, output
+from tests.unit.probe.fake_apiserver import SUCCESS, Exec, FakeApiServer, exit_status, frame, pod_object
+from tests.unit.probe.fakes import lab_pods, outcome_for
+from tests.unit.probe.test_controls import META, OUT
+
+SEED = stage_by_name(load_stages(project_root()), "seed").expect
+
+
+def simulate(server: FakeApiServer, truth: Matrix, *, control: dict[str, Verdict] | None = None) -> None:
+    """Serve the lab pods and answer each probe with the verdict ``truth`` holds for its cell."""
+    pods = lab_pods(with_control=control is not None)
+    for pod in pods.values():
+        server.pods[pod.namespace] = [pod_object(pod.app, ip=pod.ip, name=pod.name, namespace=pod.namespace)]
+    answers: dict[tuple[str, tuple[str, ...]], ExecOutcome] = {}
+    for probe in plan_probes({r: p for r, p in pods.items() if r != CONTROL_ROW}, timeout=2):
+        answers[(probe.source.name, probe.argv)] = outcome_for(
+            probe, truth.get(probe.row, probe.column).verdict
+        )
+    if control is not None:
+        for probe in plan_probes(
+            {CONTROL_ROW: pods[CONTROL_ROW]}, rows=(CONTROL_ROW,), columns=(OUT, META), timeout=2
+        ):
+            answers[(probe.source.name, probe.argv)] = outcome_for(probe, control[probe.column])
+
+    def behave(conn, request: Exec, _stop) -> None:  # type: ignore[no-untyped-def]
+        outcome = answers[(request.pod, tuple(request.argv))]
+        if outcome.stdout:
+            conn.send(frame(1, outcome.stdout))
+        if outcome.stderr:
+            conn.send(frame(2, outcome.stderr))
+        if outcome.exit_code is not None:
+            status = SUCCESS if outcome.exit_code == 0 else exit_status(outcome.exit_code)
+            conn.send(frame(3, json.dumps(status)))
+        conn.close()
+
+    for pod in pods.values():
+        server.behaviours[pod.name] = behave
+
+
+def probe(kubeconfig: Path, *args: str) -> tuple[ExitStatus, str, str]:
+    env = captured_env()
+    status = cli_run(["probe", "--kubeconfig", str(kubeconfig), "--retry-for", "0", *args], env)
+    return status, output(env), errors(env)
+
+
+REACHABLE = {OUT: Verdict.ALLOW, META: Verdict.ALLOW}
+
+
+def test_seed_cluster_matches_the_seed_table(apiserver: FakeApiServer, kubeconfig: Path) -> None:
+    simulate(apiserver, SEED, control=REACHABLE)
+    status, out, err = probe(kubeconfig, "--stage", "seed")
+    assert status == ExitStatus.SUCCESS, out + err
+    assert "30 of 30 judged cells match, 0 mismatches" in out
+    assert "control: the control pod (netpol-lab-control/control): outside ALLOW, metadata ALLOW" in out
+    assert "probing every flow in context kind-netpol-lab" in err
+    assert {e.namespace for e in apiserver.execs} == {
+        "frontend",
+        "backend",
+        "database",
+        "untrusted",
+        CONTROL_NAMESPACE,
+    }
+
+
+def test_a_wrong_cell_fails_and_prints_its_reproduce_line(apiserver: FakeApiServer, kubeconfig: Path) -> None:
+    truth = Matrix.from_table(SEED.to_table())
+    truth.set("untrusted", "backend:80", Cell(Verdict.ALLOW))  # the impostor gets in
+    simulate(apiserver, truth, control=REACHABLE)
+    status, out, _ = probe(kubeconfig, "--stage", "seed")
+    assert status == ExitStatus.MISMATCH
+    assert "untrusted -> backend:80: expected DENY, observed ALLOW" in out
+    assert (
+        f"reproduce: $ kubectl --kubeconfig {kubeconfig} --context kind-netpol-lab exec -n untrusted "
+        "deploy/untrusted -- /agnhost connect 192.168.20.10:80 --timeout=2s --protocol=tcp"
+    ) in out
+
+
+def test_without_a_working_control_blocked_exits_are_inconclusive(
+    apiserver: FakeApiServer, kubeconfig: Path
+) -> None:
+    offline = Matrix.from_table(SEED.to_table())  # no internet, no metadata server: nobody gets out
+    for column in (OUT, META):
+        offline.set("untrusted", column, Cell(Verdict.DENY))
+    simulate(apiserver, offline, control={OUT: Verdict.DENY, META: Verdict.DENY})
+    status, out, _ = probe(kubeconfig, "--stage", "seed", "--output", "json")
+    document = json.loads(out)
+    cells = {(c["from"], c["to"]): c for c in document["cells"]}
+    frontend_out = cells[("frontend", "outside")]
+    assert frontend_out["observed"]["verdict"] == "?"
+    assert "cannot reach it either" in frontend_out["observed"]["reason"]
+    assert frontend_out["status"] == "unjudged"
+    # untrusted is expected to reach both and cannot, like the control: inconclusive too
+    assert cells[("untrusted", "outside")]["observed"]["verdict"] == "?"
+    assert status == ExitStatus.SUCCESS
+    assert document["summary"]["inconclusive"] == 8  # 4 rows x (outside, metadata)
+    assert document["pods"]["control"]["namespace"] == CONTROL_NAMESPACE
+
+
+def test_junit_and_saved_result(apiserver: FakeApiServer, kubeconfig: Path, tmp_path: Path) -> None:
+    simulate(apiserver, SEED, control=REACHABLE)
+    junit = tmp_path / "out" / "probe.xml"
+    status, _, err = probe(
+        kubeconfig, "--stage", "4", "--junit", str(junit), "--save", str(tmp_path / "saved")
+    )
+    assert status == ExitStatus.SUCCESS
+    suite = ET.parse(junit).getroot()
+    names = {case.get("name") for case in suite.iter("testcase")}
+    assert "untrusted->backend:80 denied" in names and "frontend->backend:80 allowed" in names
+    assert suite.get("tests") == "30" and suite.get("failures") == "0"
+    saved = list((tmp_path / "saved").glob("probe-stage-4-*.json"))
+    assert len(saved) == 1 and "saved" in err
+
+
+def test_failed_checks_are_an_error_not_a_pass(apiserver: FakeApiServer, kubeconfig: Path) -> None:
+    simulate(apiserver, SEED, control=REACHABLE)
+    for pod in lab_pods().values():
+        apiserver.behaviours.pop(pod.name)  # every exec answers 404
+    status, out, err = probe(kubeconfig, "--stage", "seed")
+    assert status == ExitStatus.ERROR
+    assert "check(s) failed" in err and "exec could not start" in err
+    assert "0 of 0 judged cells match" in out
+
+
+def test_no_cluster_is_one_line_naming_make_lab_up(tmp_path: Path) -> None:
+    status, out, err = probe(tmp_path / "nothing-here", "--stage", "seed")
+    assert status == ExitStatus.MISSING_PREREQUISITE
+    assert err.strip().count("\n") == 0 and "make lab-up" in err
+    assert out == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--junit", "x.xml"], "--junit needs an expectation"),
+        (["--outside", "nowhere"], "--outside"),
+        (["--timeout", "0"], "--timeout"),
+        (["--stage", "99"], "no stage '99'"),
+    ],
+)
+def test_usage_errors_come_before_any_cluster_call(tmp_path: Path, args: list[str], message: str) -> None:
+    status, _, err = probe(tmp_path / "nothing-here", *args)
+    assert status == ExitStatus.USAGE
+    assert message in err
+
+
+def test_help_explains_the_verdict_words(capsys: pytest.CaptureFixture[str]) -> None:
+    from lab.cli import main
+
+    assert main(["probe", "--help"]) == 0
+    text = capsys.readouterr().out
+    for word in ("ALLOW", "DENY", "REFUSED", "DNS-FAIL", "?", "ERROR", "make lab-up"):
+        assert word in text
