@@ -21,15 +21,16 @@ import argparse
 import json
 from typing import Any
 
+from lab.commands._state import add_state_arguments, print_notes, state_from_args
 from lab.env import Environment, ExitStatus
 from lab.matrix import Cell, Matrix, Verdict
 from lab.policy.engine import Engine
 from lab.policy.explain import Explainer
 from lab.policy.model import ClusterState, ExternalTarget
-from lab.policy.state import add_state_arguments, parse_target, print_notes, state_from_args
 from lab.report.table import render_matrix
 from lab.scenario import WORKLOADS
 from lab.workshop.lab_matrix import expected_lab_matrix, workload_pod
+from lab.workshop.lab_state import parse_target
 
 MAX_TABLE_ROWS = 40  # beyond this a terminal table helps nobody: say so and point to JSON
 

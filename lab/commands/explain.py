@@ -17,11 +17,11 @@ from __future__ import annotations
 import argparse
 import ipaddress
 
+from lab.commands._state import add_state_arguments, find_pod, print_notes, state_from_args
 from lab.env import Environment, ExitStatus
 from lab.errors import LabError
 from lab.policy.explain import Explainer
 from lab.policy.model import PROTOCOLS, Pod
-from lab.policy.state import add_state_arguments, find_pod, print_notes, state_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

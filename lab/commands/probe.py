@@ -33,11 +33,12 @@ from pathlib import Path
 
 from lab import pins
 from lab.boundary.kube import DEFAULT_CONTEXT, KubeClients, check_reachable, kubeconfig_path
+from lab.boundary.kubectl import Kubectl
 from lab.env import Environment, ExitStatus
 from lab.errors import LabError
 from lab.matrix import Matrix, Verdict
 from lab.probe.pool import DEFAULT_WORKERS, RETRY_EVERY, RETRY_FOR, RetryPolicy
-from lab.probe.prove import ProbeOptions, ProbeRun, kubectl_prefix, prove
+from lab.probe.prove import ProbeOptions, ProbeRun, prove
 from lab.probe.targets import parse_host_port
 
 
@@ -122,14 +123,15 @@ def _stage_expectation(env: Environment, name: str) -> tuple[Matrix, str, str]:
 def _computed_expectation(args: argparse.Namespace, env: Environment) -> Matrix:
     """The engine's verdicts for the policies live in the cluster (read with kubectl)."""
     try:
-        from lab.policy.state import load_cluster_state, outside_targets
+        from lab.commands._state import load_cluster_state
         from lab.workshop.lab_matrix import expected_lab_matrix
+        from lab.workshop.lab_state import outside_targets
     except ImportError as error:  # pragma: no cover - only on a broken install
         raise LabError(f"--expect computed is not available ({error}); use --stage N instead") from error
     from lab.boundary.runner import ShRunner
 
     runner = ShRunner(env.stderr, env=env.env, cwd=env.root)
-    state = load_cluster_state(runner, kubeconfig=args.kubeconfig, context=args.context)
+    state = load_cluster_state(runner, Kubectl(args.context, args.kubeconfig))
     state.targets = outside_targets(args.outside)
     return expected_lab_matrix(state, outside=args.outside, title="computed from the cluster's policies")
 
@@ -153,7 +155,7 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
             workers=args.workers,
             outside=outside,
             retry=RetryPolicy(retry_for=args.retry_for, retry_every=RETRY_EVERY),
-            kubectl=kubectl_prefix(args.context, args.kubeconfig),
+            kubectl=Kubectl(args.context, args.kubeconfig).prefix,
         )
         env.err(
             f"probing every flow in context {args.context} ({args.workers} at a time, "

@@ -25,9 +25,9 @@ from collections.abc import Callable, Sequence
 import yaml
 
 from lab.boundary.kube import DEFAULT_CONTEXT
+from lab.boundary.kubectl import Kubectl
 from lab.boundary.runner import Runner, ShRunner
 from lab.env import Environment, ExitStatus
-from lab.probe.prove import kubectl_prefix
 from lab.workshop import stage_apply
 from lab.workshop.stages import Stage, load_stages, stage_by_name
 
@@ -187,13 +187,8 @@ def _print_policy_changes(
     env.out()
 
 
-def _kubectl(args: argparse.Namespace) -> stage_apply.KubectlArgv:
-    prefix = kubectl_prefix(args.context, args.kubeconfig)
-
-    def kubectl(*rest: str) -> list[str]:
-        return [*prefix, *rest]
-
-    return kubectl
+def _kubectl(args: argparse.Namespace) -> Kubectl:
+    return Kubectl(args.context, args.kubeconfig)
 
 
 def probe_stage(args: argparse.Namespace, env: Environment, stage: Stage) -> ExitStatus:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab.boundary.apply import plan_apply_documents
+from lab.boundary.records import read_record, write_record
 from lab.boundary.runner import Runner, ShRunner
 from lab.commands import status
 from lab.env import Environment, ExitStatus
@@ -185,41 +185,19 @@ ENFORCEMENT_RECORD = "netpol-lab-enforcement"
 
 def recorded_enforcement(ctx: UpContext) -> enforcement.Enforcement | None:
     """The verdict recorded when this lab was built, if a check gave a definite one."""
-    result = ctx.runner.run(
-        ctx.cluster.kubectl(
-            "get",
-            "configmap",
-            ENFORCEMENT_RECORD,
-            "-n",
-            "default",
-            "-o",
-            "jsonpath={.data.verdict}",
-            "--ignore-not-found",
-        ),
-        timeout=ctx.timeout(),
-    )
-    value = result.stdout.strip() if result.ok else ""
+    value = read_record(ctx.runner, ctx.cluster.kubectl, ENFORCEMENT_RECORD, "verdict", timeout=ctx.timeout())
     if value in (enforcement.Enforcement.ENFORCES.value, enforcement.Enforcement.DOES_NOT_ENFORCE.value):
         return enforcement.Enforcement(value)
     return None
 
 
 def record_enforcement(ctx: UpContext, verdict: str) -> None:
-    """Keep a definite verdict in a ConfigMap, so a re-run of `up` need not check again."""
-    record = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": ENFORCEMENT_RECORD,
-            "namespace": "default",
-            "labels": {PART_OF_LABEL[0]: PART_OF_LABEL[1]},
-        },
-        "data": {"verdict": verdict},
-    }
-    for step in plan_apply_documents(ctx.cluster.kubectl, [record]):
-        result = ctx.runner.run(step.argv, input=step.input, timeout=ctx.timeout())
-        if not result.ok:
-            ctx.env.err(f"warning: could not record the enforcement verdict: {result.error_line()}")
+    """Keep a definite verdict, so a re-run of `up` need not check again."""
+    result = write_record(
+        ctx.runner, ctx.cluster.kubectl, ENFORCEMENT_RECORD, {"verdict": verdict}, timeout=ctx.timeout()
+    )
+    if not result.ok:
+        ctx.env.err(f"warning: could not record the enforcement verdict: {result.error_line()}")
 
 
 def not_enforced_banner(cni: Cni, result: enforcement.EnforcementResult) -> list[str]:

@@ -20,6 +20,7 @@ import yaml
 
 from lab import pins
 from lab.boundary import kubeobjects
+from lab.boundary.kubectl import Kubectl
 from lab.boundary.runner import Result, Runner
 from lab.env import ExitStatus
 from lab.errors import LabError
@@ -75,6 +76,7 @@ class Cluster:
         self.runner = runner
         self.name = name
         self.kubeconfig = kubeconfig
+        self.kubectl = Kubectl(self.context, kubeconfig)  # kubectl aimed at this cluster, whatever is current
 
     @property
     def context(self) -> str:
@@ -82,10 +84,6 @@ class Cluster:
 
     def _kubeconfig_flag(self) -> list[str]:
         return ["--kubeconfig", self.kubeconfig] if self.kubeconfig else []
-
-    def kubectl(self, *args: str) -> list[str]:
-        """A kubectl command line aimed at this cluster, whatever the current context is."""
-        return ["kubectl", "--context", self.context, *self._kubeconfig_flag(), *args]
 
     def _kind(self, *args: str, kubeconfig: bool = True) -> list[str]:
         return ["kind", *args, "--name", self.name, *(self._kubeconfig_flag() if kubeconfig else [])]

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from lab import pins
 from lab.boundary.apply import plan_apply_documents
 from lab.boundary.kube import ExecOutcome
+from lab.boundary.kubectl import Kubectl
 from lab.boundary.runner import Result, Runner
 from lab.matrix import Verdict
 from lab.probe.agnhost import Classified, classify_connect, connect_argv
@@ -34,6 +35,7 @@ READY_TIMEOUT = 180  # seconds for both pods to pull (if needed) and become Read
 POLICY_NAME = "deny-all-ingress"
 
 KubectlArgv = Callable[..., Sequence[str]]
+LAB_KUBECTL = Kubectl()  # the lab's own context
 
 
 class Enforcement(str, enum.Enum):
@@ -59,10 +61,6 @@ class EnforcementResult:
         if self.verdict == Enforcement.UNKNOWN:
             return None
         return self.verdict == Enforcement.ENFORCES
-
-
-def default_kubectl(*args: str) -> list[str]:
-    return ["kubectl", "--context", pins.KUBE_CONTEXT, *args]
 
 
 def canary_manifests(namespace: str, image: str) -> list[dict[str, object]]:
@@ -135,7 +133,7 @@ def _part_of() -> dict[str, str]:
 def check_enforcement(
     runner: Runner,
     *,
-    kubectl: KubectlArgv = default_kubectl,
+    kubectl: KubectlArgv = LAB_KUBECTL,
     image: str = pins.AGNHOST_IMAGE,
     namespace: str | None = None,
     attempts: int = 10,

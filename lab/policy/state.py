@@ -1,65 +1,41 @@
-"""Where the evaluator's cluster state comes from: a saved file, the lab's own stages, or a live cluster.
+"""The evaluator's cluster state from API objects: a saved file, or objects read or modelled elsewhere.
 
-* ``--state FILE``: a ``List`` as ``kubectl get namespaces,pods,networkpolicies -A -o yaml``
-  prints it (YAML or JSON; Services are used when present, other kinds are ignored).
-* ``--stage N|seed``: the lab's manifests. Pods are modelled from the Deployments (one per
-  workload, named NAMESPACE/WORKLOAD), plus CoreDNS as kind runs it and the probes' outside
-  targets. Modelled pods get stable synthetic IPs from the pod subnet so ipBlocks can be judged.
-* ``--from-cluster``: the same objects read live with kubectl, through the Runner.
+``parse_objects`` turns a list of objects, as ``kubectl get ... -o yaml`` prints them (nested
+Lists included), into a ``ClusterState``: namespaces, pods, Services, NetworkPolicies, Calico's
+tiers and policies, ClusterNetworkPolicies; ``load_state_file`` reads one from YAML or JSON.
+The lab's own modelled state is ``lab.workshop.lab_state``; a live cluster is read by the
+commands (``lab.commands._state``) and parsed here.
 """
 
 from __future__ import annotations
 
-import argparse
-import ipaddress
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
-from lab import pins
-from lab.env import Environment, ExitStatus
-from lab.errors import LabError
 from lab.policy import calico, cnp
 from lab.policy.model import (
     NAMESPACE_NAME_LABEL,
-    PROTOCOLS,
     ClusterState,
-    ContainerPort,
-    ExternalTarget,
     InputError,
     Namespace,
-    Pod,
-    Service,
     object_name,
-    parse_container_ports,
     parse_namespace,
     parse_pod,
     parse_policy,
     parse_service,
 )
 from lab.policy.tiers import parse_tier, tiers_of
-from lab.workshop.stages import cumulative_documents, load_stages, stage_by_name
 
-if TYPE_CHECKING:  # the runner (and sh) is only needed for --from-cluster: keep it off start-up
-    from lab.boundary.runner import Runner
-
-DNS_NAMESPACE = "kube-system"
-DNS_LABELS = {"k8s-app": "kube-dns"}
-# CoreDNS as kind deploys it: Deployment coredns in kube-system, ports dns/53 UDP, dns-tcp/53 TCP.
-DNS_PORTS = (
-    ContainerPort(53, "UDP", "dns"),
-    ContainerPort(53, "TCP", "dns-tcp"),
-    ContainerPort(9153, "TCP", "metrics"),
-)
-SYNTHETIC_NOTE = (
-    "note: pod IPs are synthetic (from the pod subnet {subnet}), assigned to the modelled pods "
-    "so that ipBlock rules can be judged"
-)
+# What a live cluster is read as: the kinds every cluster serves, then the optional ones.
 CLUSTER_KINDS = "namespaces,pods,networkpolicies.networking.k8s.io,services"
-NOT_SERVED = "the server doesn't have a resource type"  # kubectl, for a kind that is not registered
+OPTIONAL_KINDS = (
+    (calico.CLUSTER_KINDS, "Calico's tiers and policies"),
+    (cnp.CLUSTER_KINDS, "ClusterNetworkPolicies"),
+)
 
 
 # -- parsing a list of objects -------------------------------------------------------------
@@ -206,233 +182,3 @@ def load_state_file(path: Path) -> ClusterState:
         where = f" (line {mark.line + 1})" if mark is not None else ""
         raise InputError(f"{path}: not valid YAML/JSON{where}: {first}") from None
     return parse_objects(documents, str(path))
-
-
-# -- source 2: the lab's own manifests -------------------------------------------------------
-
-
-def _yaml_documents(path: Path) -> list[dict[str, Any]]:
-    try:
-        return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
-    except OSError as error:
-        raise InputError(f"{path}: cannot read it ({error.strerror or error})") from None
-    except yaml.YAMLError as error:
-        raise InputError(f"{path}: not valid YAML: {str(error).splitlines()[0]}") from None
-
-
-def parse_target(text: str) -> ExternalTarget:
-    """``IP:PORT[/PROTO]`` (IPv6 in brackets: ``[fd00::1]:80``)."""
-    spec, _, protocol = text.partition("/")
-    protocol = (protocol or "TCP").upper()
-    host, _, port = spec.rpartition(":")
-    host = host.strip("[]")
-    try:
-        ipaddress.ip_address(host)
-        number = int(port)
-    except ValueError:
-        raise LabError(
-            f"--to {text}: write IP:PORT[/PROTO], for example 10.0.0.5:443/TCP", ExitStatus.USAGE
-        ) from None
-    if protocol not in PROTOCOLS or not 1 <= number <= 65535:
-        raise LabError(f"--to {text}: port 1-65535 and protocol TCP, UDP or SCTP", ExitStatus.USAGE)
-    return ExternalTarget(host, number, protocol)
-
-
-def outside_targets(outside: str = pins.OUTSIDE_TARGET) -> list[ExternalTarget]:
-    """The probes' outside targets: a public address and the cloud metadata address."""
-    public = parse_target(outside)
-    return [
-        ExternalTarget(public.ip, public.port, public.protocol, "outside"),
-        ExternalTarget(pins.METADATA_IP, 80, "TCP", "metadata"),
-    ]
-
-
-def _pods_from_deployments(docs: list[dict[str, Any]], source: str) -> list[Pod]:
-    pods = []
-    for doc in docs:
-        if doc.get("kind") != "Deployment":
-            continue
-        meta = doc.get("metadata") or {}
-        template = (doc.get("spec") or {}).get("template") or {}
-        labels = (template.get("metadata") or {}).get("labels") or {}
-        namespace = str(meta.get("namespace") or "default")
-        where = f"{source}: Deployment {namespace}/{meta.get('name')}"
-        ports = parse_container_ports((template.get("spec") or {}).get("containers"), where)
-        pods.append(
-            Pod(namespace, str(meta.get("name")), {str(k): str(v) for k, v in labels.items()}, None, ports)
-        )
-    return pods
-
-
-def synthetic_ips(pods: list[Pod], subnet: str = pins.POD_SUBNET) -> list[Pod]:
-    """Give each pod a stable address in ``subnet`` (by sorted name, so stages agree)."""
-    network = ipaddress.ip_network(subnet)
-    out = []
-    for position, pod in enumerate(sorted(pods, key=lambda p: p.key)):
-        # Skip .0 of the subnet: 192.168.0.10, .11, ... one address per pod.
-        address = network.network_address + 10 + position
-        out.append(Pod(pod.namespace, pod.name, pod.labels, str(address), pod.ports))
-    return out
-
-
-def load_stage_state(root: Path, name: str, *, outside: str = pins.OUTSIDE_TARGET) -> ClusterState:
-    """The lab at stage ``name``: workloads, CoreDNS, outside targets and the cumulative policies."""
-    stages = load_stages(root)
-    stage = stage_by_name(stages, name)
-    workloads = root / "manifests" / "workloads"
-    if not workloads.is_dir():
-        raise InputError(f"{workloads}: missing; run from the lab's folder")
-    docs: list[dict[str, Any]] = []
-    for path in sorted(workloads.glob("*.yaml")):
-        docs.extend(_yaml_documents(path))
-    source = f"stage {stage.name}"
-    objects: list[Any] = [d for d in docs if d.get("kind") in ("Namespace", "Service")]
-    objects.append({"kind": "Namespace", "metadata": {"name": DNS_NAMESPACE}})
-    objects.extend(cumulative_documents(stages, stage.number))
-    state = parse_objects(objects, source, modelled=True)
-    pods = _pods_from_deployments(docs, str(workloads))
-    pods.append(Pod(DNS_NAMESPACE, "coredns", dict(DNS_LABELS), None, DNS_PORTS))
-    state.pods = synthetic_ips(pods)
-    state.services.append(
-        Service(DNS_NAMESPACE, "kube-dns", dict(DNS_LABELS), (), pins.KUBE_DNS_IP),
-    )
-    state.targets = outside_targets(outside)
-    state.notes.append(SYNTHETIC_NOTE.format(subnet=pins.POD_SUBNET))
-    return finish(state)
-
-
-# -- source 3: a live cluster -----------------------------------------------------------------
-
-
-def kubectl_base(kubeconfig: str | None, context: str | None) -> list[str]:
-    argv = ["kubectl"]
-    if kubeconfig:
-        argv += ["--kubeconfig", kubeconfig]
-    if context:
-        argv += ["--context", context]
-    return argv
-
-
-def load_cluster_state(
-    runner: Runner, *, kubeconfig: str | None = None, context: str | None = None
-) -> ClusterState:
-    """Read namespaces, pods, NetworkPolicies and Services live (and Calico policies when served)."""
-    base = kubectl_base(kubeconfig, context)
-    result = runner.run([*base, "get", CLUSTER_KINDS, "-A", "-o", "json"], timeout=60)
-    if not result.ok:
-        raise LabError(f"could not read the cluster: {result.error_line()}")
-    try:
-        listing = json.loads(result.stdout)
-    except json.JSONDecodeError as error:
-        raise LabError(
-            f"kubectl printed something that is not JSON ({error}); check the kubeconfig/context"
-        ) from None
-    items: list[Any] = [listing]
-    notes = []
-    for kinds, what in (
-        (calico.CLUSTER_KINDS, "Calico's tiers and policies"),
-        (cnp.CLUSTER_KINDS, "ClusterNetworkPolicies"),
-    ):
-        extra = runner.run([*base, "get", kinds, "-A", "-o", "json"], timeout=60)
-        said = f"{extra.stdout}\n{extra.stderr}"
-        if extra.ok:
-            try:
-                items.append(json.loads(extra.stdout))
-            except json.JSONDecodeError:
-                raise LabError(
-                    f"kubectl printed {what} that are not JSON; check the kubeconfig/context"
-                ) from None
-        elif NOT_SERVED in said:  # the kinds are not registered at all: none of them can exist
-            notes.append(f"note: no {what} read: the cluster does not serve them ({extra.error_line()})")
-        else:  # registered but not answering: they may well exist, and ignoring them could be wrong
-            raise LabError(
-                f"could not read {what} ({extra.error_line()}): the verdicts would leave them out; "
-                "check `kubectl get tigerastatus apiserver` and try again"
-            )
-    where = f"cluster {context}" if context else "the cluster"
-    state = parse_objects(items, where)
-    state.notes.extend(notes)
-    return state
-
-
-# -- command-line glue shared by `expect` and `explain` ---------------------------------------
-
-
-def add_state_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("where the state comes from (default: --stage seed)")
-    choice = group.add_mutually_exclusive_group()
-    choice.add_argument(
-        "--state",
-        metavar="FILE",
-        help="a List saved by `kubectl get namespaces,pods,networkpolicies -A -o yaml`",
-    )
-    choice.add_argument(
-        "--stage", metavar="N", help="the lab's stage N (0-6) or `seed`, modelled from the manifests"
-    )
-    choice.add_argument("--from-cluster", action="store_true", help="read the objects live with kubectl")
-    group.add_argument("--kubeconfig", metavar="FILE", help="with --from-cluster: the kubeconfig to use")
-    group.add_argument("--context", metavar="NAME", help="with --from-cluster: the kubeconfig context")
-    group.add_argument(
-        "--outside",
-        metavar="IP:PORT",
-        default=pins.OUTSIDE_TARGET,
-        help=f"the outside target (default {pins.OUTSIDE_TARGET})",
-    )
-
-
-def print_notes(state: ClusterState, env: Environment) -> None:
-    """What loading the state noticed, on stderr: the notes, then the warnings."""
-    for line in [*state.notes, *(f"warning: {w}" for w in state.warnings)]:
-        env.err(line)
-
-
-def state_from_args(args: argparse.Namespace, env: Environment, runner: Runner | None = None) -> ClusterState:
-    """Load the state the options name; ``--stage seed`` when none is given."""
-    if args.state:
-        path = Path(args.state)
-        state = load_state_file(path if path.is_absolute() else Path.cwd() / path)
-        state.source = args.state
-        return state
-    if args.from_cluster:
-        from lab.boundary.runner import ShRunner
-
-        runner = runner or ShRunner(env.stderr, env=env.env)
-        state = load_cluster_state(runner, kubeconfig=args.kubeconfig, context=args.context)
-        state.targets = outside_targets(args.outside)
-        return state
-    if args.kubeconfig or args.context:
-        raise LabError("--kubeconfig and --context go with --from-cluster", ExitStatus.USAGE)
-    return load_stage_state(env.root, args.stage or "seed", outside=args.outside)
-
-
-def find_pod(state: ClusterState, text: str) -> Pod:
-    """A pod by ``NAMESPACE/NAME``; a Deployment's name works too when it has exactly one pod."""
-    namespace, slash, name = text.partition("/")
-    if not slash or not namespace or not name:
-        raise LabError(
-            f"{text!r}: name a pod as NAMESPACE/NAME, for example backend/backend", ExitStatus.USAGE
-        )
-    exact = [p for p in state.pods if p.namespace == namespace and p.name == name]
-    if exact:
-        return exact[0]
-    prefixed = [p for p in state.pods if p.namespace == namespace and p.name.startswith(name + "-")]
-    if len(prefixed) == 1:
-        return prefixed[0]
-    waiting = [
-        p
-        for p in state.unaddressed
-        if p.key == text or (p.namespace == namespace and p.name.startswith(name + "-"))
-    ]
-    if waiting:
-        raise LabError(
-            f"pod {waiting[0].key} has no IP yet, so its flows cannot be judged; try again when it runs"
-        )
-    if len(prefixed) > 1:
-        names = ", ".join(p.key for p in prefixed[:5])
-        raise LabError(f"{text!r} matches several pods ({names}); name one of them", ExitStatus.USAGE)
-    known = ", ".join(p.key for p in sorted(state.pods, key=lambda p: p.key)[:8])
-    raise LabError(
-        f"no pod {text} in {state.source or 'the state'} "
-        f"(pods: {known}{', ...' if len(state.pods) > 8 else ''})",
-        ExitStatus.USAGE,
-    )

@@ -61,14 +61,6 @@ class ProbeRun:
         return sum(cell.tries for _, _, cell in self.observed) + control
 
 
-def kubectl_prefix(context: str, kubeconfig: str | None = None) -> tuple[str, ...]:
-    """``kubectl [--kubeconfig K] --context C``: what the reproduce lines start with."""
-    head: tuple[str, ...] = ("kubectl",)
-    if kubeconfig:
-        head += ("--kubeconfig", kubeconfig)
-    return (*head, "--context", context)
-
-
 def prove(
     clients: KubeClients,
     *,

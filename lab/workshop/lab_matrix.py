@@ -20,7 +20,7 @@ from lab.matrix import Cell, Matrix, Verdict
 from lab.policy.engine import Engine
 from lab.policy.explain import Explanation, explain_flow
 from lab.policy.model import ClusterState, ExternalTarget, Pod, Service
-from lab.policy.state import DNS_LABELS, DNS_NAMESPACE, parse_target
+from lab.workshop.lab_state import DNS_LABELS, DNS_NAMESPACE, parse_target
 
 DNS_PORT = 53
 

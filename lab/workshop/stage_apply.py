@@ -5,7 +5,7 @@ it whole):
 1. server-side apply of every policy of stages 0..N (Kubernetes policies, then Calico's);
 2. delete every policy labelled with a LATER stage (``netpol-lab/stage notin (0..N)``), the
    NetworkPolicies in all namespaces and the GlobalNetworkPolicies;
-3. record N in the ConfigMap ``default/netpol-lab-stage``, so ``stage next`` knows where it is.
+3. record N (ConfigMap ``default/netpol-lab-stage``), so ``stage next`` knows where it is.
 
 Resources are named with their API group (``networkpolicies.networking.k8s.io``): with the
 Calico API server installed, a bare ``networkpolicy`` could also mean Calico's own kind.
@@ -18,14 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lab.boundary.apply import plan_apply_documents
+from lab.boundary.records import read_record, record_document
 from lab.boundary.runner import Runner
 from lab.env import ExitStatus
 from lab.errors import LabError
-from lab.pins import PART_OF_LABEL
 from lab.workshop.stages import STAGE_LABEL, Stage, cumulative_documents
 
-STATE_NAMESPACE = "default"
-STATE_CONFIGMAP = "netpol-lab-stage"
+STATE_RECORD = "netpol-lab-stage"  # the record (lab.boundary.records) of the stage last applied
 CALICO_API = "projectcalico.org/"
 K8S_POLICIES = "networkpolicies.networking.k8s.io"
 CALICO_GLOBAL_POLICIES = "globalnetworkpolicies.projectcalico.org"
@@ -68,16 +67,6 @@ def later_stages_selector(number: int) -> str:
     return f"{STAGE_LABEL},{STAGE_LABEL} notin ({kept})"
 
 
-def state_configmap(number: int) -> dict[str, Any]:
-    key, value = PART_OF_LABEL
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": STATE_CONFIGMAP, "namespace": STATE_NAMESPACE, "labels": {key: value}},
-        "data": {"stage": str(number)},
-    }
-
-
 def plan_apply(stages: Sequence[Stage], number: int, kubectl: KubectlArgv) -> Plan:
     """The kubectl steps that leave exactly the policies of stages 0..``number`` in the cluster."""
     docs = cumulative_documents(list(stages), number)
@@ -113,9 +102,8 @@ def plan_apply(stages: Sequence[Stage], number: int, kubectl: KubectlArgv) -> Pl
             ),
         )
     )
-    plan.steps.extend(
-        Step(step.argv, step.input) for step in plan_apply_documents(kubectl, [state_configmap(number)])
-    )
+    record = record_document(STATE_RECORD, {"stage": str(number)})
+    plan.steps.extend(Step(step.argv, step.input) for step in plan_apply_documents(kubectl, [record]))
     return plan
 
 
@@ -138,19 +126,6 @@ def execute(runner: Runner, plan: Plan) -> None:
 
 
 def read_current_stage(runner: Runner, kubectl: KubectlArgv) -> int | None:
-    """The stage last applied (from the ConfigMap), or None when none was recorded or unreadable."""
-    argv = kubectl(
-        "get",
-        "configmap",
-        STATE_CONFIGMAP,
-        "-n",
-        STATE_NAMESPACE,
-        "--ignore-not-found",
-        "-o",
-        "jsonpath={.data.stage}",
-    )
-    result = runner.run(argv, timeout=30)
-    if result.dry_run or not result.ok:
-        return None
-    text = result.stdout.strip()
-    return int(text) if text.isdigit() else None
+    """The stage last applied (from its record), or None when none was recorded or unreadable."""
+    text = read_record(runner, kubectl, STATE_RECORD, "stage")
+    return int(text) if text is not None and text.isdecimal() and text.isascii() else None

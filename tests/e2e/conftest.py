@@ -30,12 +30,13 @@ from lab.boundary.kube import (
     list_lab_pods,
     recent_events,
 )
+from lab.boundary.kubectl import Kubectl
 from lab.boundary.runner import Result, Runner, ShRunner
 from lab.env import project_root
 from lab.errors import LabError
 from lab.matrix import Matrix
 from lab.probe.controls import CONTROL_NAMESPACE
-from lab.probe.prove import ProbeOptions, ProbeRun, kubectl_prefix, prove
+from lab.probe.prove import ProbeOptions, ProbeRun, prove
 from lab.workshop import stage_apply
 from lab.workshop.stages import SEED_STAGE, cumulative_documents, load_stages
 
@@ -95,7 +96,7 @@ class LiveLab:
         return self.fixed_runner or ShRunner(self.log, env=dict(os.environ), cwd=project_root())
 
     def kubectl_argv(self, *args: str) -> list[str]:
-        return [*kubectl_prefix(self.context, self.kubeconfig), *args]
+        return Kubectl(self.context, self.kubeconfig)(*args)
 
     def kubectl(self, *args: str, input: str | None = None) -> Result:
         result = self.runner.run(self.kubectl_argv(*args), input=input, timeout=120)
@@ -135,7 +136,7 @@ class LiveLab:
             self.go_to_stage(SEED_STAGE)
 
     def probe(self, name: str, expected: Matrix) -> ProbeRun:
-        options = ProbeOptions(kubectl=kubectl_prefix(self.context, self.kubeconfig))
+        options = ProbeOptions(kubectl=Kubectl(self.context, self.kubeconfig).prefix)
         run = prove(self.clients, expected=expected, options=options, title=name)
         self.outputs[name] = render(run, expected)
         return run

@@ -92,7 +92,7 @@ def test_a_wrong_cell_fails_and_prints_its_reproduce_line(apiserver: FakeApiServ
     assert status == ExitStatus.MISMATCH
     assert "untrusted -> backend:80: expected DENY, observed ALLOW" in out
     assert (
-        f"reproduce: $ kubectl --kubeconfig {kubeconfig} --context kind-netpol-lab exec -n untrusted "
+        f"reproduce: $ kubectl --context kind-netpol-lab --kubeconfig {kubeconfig} exec -n untrusted "
         "deploy/untrusted -- /agnhost connect 192.168.20.10:80 --timeout=2s --protocol=tcp"
     ) in out
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from lab.env import project_root
-from lab.policy.state import load_stage_state
 from lab.workshop.lab_matrix import expected_lab_matrix
+from lab.workshop.lab_state import load_stage_state
 from lab.workshop.stages import Stage, load_stages
 
 STAGES = load_stages(project_root())

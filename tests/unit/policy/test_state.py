@@ -8,11 +8,17 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lab.boundary.kubectl import Kubectl
+from lab.boundary.runner import ShRunner
 from lab.cli import run
+from lab.commands._state import find_pod, load_cluster_state
 from lab.env import ExitStatus, project_root
+from lab.errors import LabError
 from lab.policy.model import InputError
-from lab.policy.state import find_pod, load_cluster_state, load_stage_state, load_state_file
-from tests.fakes import RecordingRunner, captured_env, errors
+from lab.policy.state import load_state_file
+from lab.workshop.lab_state import load_stage_state
+from tests.fakes import captured_env, errors
+from tests.model.world import LabWorld
 from tests.unit.policy.builders import namespace, pod, policy
 
 HTTP = [("http", 80, "TCP")]
@@ -130,14 +136,25 @@ def test_stage_model_has_workloads_coredns_targets_and_synthetic_ips() -> None:
     assert find_pod(state, "backend/backend").labels["role"] == "backend"
 
 
-def test_from_cluster_failure_is_one_line() -> None:
-    runner = RecordingRunner()
-    runner.answer(
-        "kubectl get", exit_code=1, stderr="error: context was not found for specified context: nope"
+def test_from_cluster_failure_is_one_line(model_world: LabWorld) -> None:
+    env = model_world.environment()
+    with pytest.raises(LabError) as caught:
+        load_cluster_state(ShRunner(env.stderr, env=env.env), Kubectl("nope"))
+    assert caught.value.message.startswith("could not read the cluster: ")
+    assert "context was not found for specified context: nope" in caught.value.message
+
+
+def test_from_cluster_without_calico_says_what_it_did_not_read(model_world: LabWorld) -> None:
+    model_world.kind_create()  # kind's own CNI: no Calico, no ClusterNetworkPolicy CRD
+    env = model_world.environment()
+    state = load_cluster_state(ShRunner(env.stderr, env=env.env), Kubectl())
+    assert state.calico == [] and state.cluster_policies == []
+    assert any(
+        n.startswith("note: no Calico's tiers and policies read: the cluster does not serve them")
+        for n in state.notes
     )
-    with pytest.raises(Exception) as caught:
-        load_cluster_state(runner)
-    assert "could not read the cluster: error: context was not found" in str(caught.value)
+    assert any(n.startswith("note: no ClusterNetworkPolicies read") for n in state.notes)
+    assert "kube-system" in state.namespaces
 
 
 def test_find_pod_accepts_a_deployment_name_with_one_pod() -> None:

@@ -12,8 +12,9 @@ from lab.env import project_root
 from lab.matrix import Verdict
 from lab.policy.explain import Explainer
 from lab.policy.model import InputError
-from lab.policy.state import load_stage_state, parse_objects
+from lab.policy.state import parse_objects
 from lab.workshop.lab_matrix import expected_lab_matrix
+from lab.workshop.lab_state import load_stage_state
 from lab.workshop.stages import load_stages
 from tests.model import calico_system
 from tests.unit.policy.builders import namespace, pod, policy, state_of, verdict

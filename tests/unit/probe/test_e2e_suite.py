@@ -105,7 +105,7 @@ def recorded_stage(runner: RecordingRunner) -> str | None:
         for call in runner.calls
         if call.input
         for doc in yaml.safe_load_all(call.input)
-        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == stage_apply.STATE_CONFIGMAP
+        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == stage_apply.STATE_RECORD
     ]
     return stages[-1] if stages else None
 

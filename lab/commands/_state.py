@@ -1,0 +1,143 @@
+"""Where `expect` and `explain` take their state from: a file, a stage, or a live cluster.
+
+* ``--state FILE``: a ``List`` as ``kubectl get namespaces,pods,networkpolicies -A -o yaml``
+  prints it (YAML or JSON; Services are used when present).
+* ``--stage N|seed``: the lab's manifests, modelled (``lab.workshop.lab_state``).
+* ``--from-cluster``: the same objects read live with kubectl, through the runner, plus Calico's
+  tiers and policies and ClusterNetworkPolicies where the cluster serves them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lab import pins
+from lab.boundary.kubectl import Kubectl
+from lab.env import Environment, ExitStatus
+from lab.errors import LabError
+from lab.policy.model import ClusterState, Pod
+from lab.policy.state import CLUSTER_KINDS, OPTIONAL_KINDS, load_state_file, parse_objects
+from lab.workshop.lab_state import load_stage_state, outside_targets
+
+if TYPE_CHECKING:  # the runner (and sh) is only needed for --from-cluster: keep it off start-up
+    from lab.boundary.runner import Runner
+
+NOT_SERVED = "the server doesn't have a resource type"  # kubectl, for a kind that is not registered
+
+
+def load_cluster_state(runner: Runner, kubectl: Kubectl) -> ClusterState:
+    """Read namespaces, pods, NetworkPolicies and Services live, and the optional kinds when served."""
+    result = runner.run(kubectl("get", CLUSTER_KINDS, "-A", "-o", "json"), timeout=60)
+    if not result.ok:
+        raise LabError(f"could not read the cluster: {result.error_line()}")
+    try:
+        listing = json.loads(result.stdout)
+    except json.JSONDecodeError as error:
+        raise LabError(
+            f"kubectl printed something that is not JSON ({error}); check the kubeconfig/context"
+        ) from None
+    items: list[Any] = [listing]
+    notes = []
+    for kinds, what in OPTIONAL_KINDS:
+        extra = runner.run(kubectl("get", kinds, "-A", "-o", "json"), timeout=60)
+        said = f"{extra.stdout}\n{extra.stderr}"
+        if extra.ok:
+            try:
+                items.append(json.loads(extra.stdout))
+            except json.JSONDecodeError:
+                raise LabError(
+                    f"kubectl printed {what} that are not JSON; check the kubeconfig/context"
+                ) from None
+        elif NOT_SERVED in said:  # the kinds are not registered at all: none of them can exist
+            notes.append(f"note: no {what} read: the cluster does not serve them ({extra.error_line()})")
+        else:  # registered but not answering: they may well exist, and ignoring them could be wrong
+            raise LabError(
+                f"could not read {what} ({extra.error_line()}): the verdicts would leave them out; "
+                "check `kubectl get tigerastatus apiserver` and try again"
+            )
+    state = parse_objects(items, f"cluster {kubectl.context}")
+    state.notes.extend(notes)
+    return state
+
+
+def add_state_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("where the state comes from (default: --stage seed)")
+    choice = group.add_mutually_exclusive_group()
+    choice.add_argument(
+        "--state",
+        metavar="FILE",
+        help="a List saved by `kubectl get namespaces,pods,networkpolicies -A -o yaml`",
+    )
+    choice.add_argument(
+        "--stage", metavar="N", help="the lab's stage N (0-6) or `seed`, modelled from the manifests"
+    )
+    choice.add_argument("--from-cluster", action="store_true", help="read the objects live with kubectl")
+    group.add_argument("--kubeconfig", metavar="FILE", help="with --from-cluster: the kubeconfig to use")
+    group.add_argument("--context", metavar="NAME", help="with --from-cluster: the kubeconfig context")
+    group.add_argument(
+        "--outside",
+        metavar="IP:PORT",
+        default=pins.OUTSIDE_TARGET,
+        help=f"the outside target (default {pins.OUTSIDE_TARGET})",
+    )
+
+
+def print_notes(state: ClusterState, env: Environment) -> None:
+    """What loading the state noticed, on stderr: the notes, then the warnings."""
+    for line in [*state.notes, *(f"warning: {w}" for w in state.warnings)]:
+        env.err(line)
+
+
+def state_from_args(args: argparse.Namespace, env: Environment, runner: Runner | None = None) -> ClusterState:
+    """Load the state the options name; ``--stage seed`` when none is given."""
+    if args.state:
+        path = Path(args.state)
+        state = load_state_file(path if path.is_absolute() else Path.cwd() / path)
+        state.source = args.state
+        return state
+    if args.from_cluster:
+        from lab.boundary.runner import ShRunner
+
+        runner = runner or ShRunner(env.stderr, env=env.env)
+        state = load_cluster_state(runner, Kubectl(args.context or pins.KUBE_CONTEXT, args.kubeconfig))
+        state.targets = outside_targets(args.outside)
+        return state
+    if args.kubeconfig or args.context:
+        raise LabError("--kubeconfig and --context go with --from-cluster", ExitStatus.USAGE)
+    return load_stage_state(env.root, args.stage or "seed", outside=args.outside)
+
+
+def find_pod(state: ClusterState, text: str) -> Pod:
+    """A pod by ``NAMESPACE/NAME``; a Deployment's name works too when it has exactly one pod."""
+    namespace, slash, name = text.partition("/")
+    if not slash or not namespace or not name:
+        raise LabError(
+            f"{text!r}: name a pod as NAMESPACE/NAME, for example backend/backend", ExitStatus.USAGE
+        )
+    exact = [p for p in state.pods if p.namespace == namespace and p.name == name]
+    if exact:
+        return exact[0]
+    prefixed = [p for p in state.pods if p.namespace == namespace and p.name.startswith(name + "-")]
+    if len(prefixed) == 1:
+        return prefixed[0]
+    waiting = [
+        p
+        for p in state.unaddressed
+        if p.key == text or (p.namespace == namespace and p.name.startswith(name + "-"))
+    ]
+    if waiting:
+        raise LabError(
+            f"pod {waiting[0].key} has no IP yet, so its flows cannot be judged; try again when it runs"
+        )
+    if len(prefixed) > 1:
+        names = ", ".join(p.key for p in prefixed[:5])
+        raise LabError(f"{text!r} matches several pods ({names}); name one of them", ExitStatus.USAGE)
+    known = ", ".join(p.key for p in sorted(state.pods, key=lambda p: p.key)[:8])
+    raise LabError(
+        f"no pod {text} in {state.source or 'the state'} "
+        f"(pods: {known}{', ...' if len(state.pods) > 8 else ''})",
+        ExitStatus.USAGE,
+    )
