@@ -36,6 +36,19 @@ class Verdict(str, enum.Enum):
         return self in (Verdict.ALLOW, Verdict.DENY, Verdict.REFUSED, Verdict.DNS_FAIL)
 
 
+# What each word means, in the table's legend, the JUnit report and the HTML report alike.
+MEANINGS: dict[Verdict, str] = {
+    Verdict.ALLOW: "connected",
+    Verdict.DENY: "blocked",
+    Verdict.REFUSED: "got through, nothing listened",
+    Verdict.DNS_FAIL: "name did not resolve",
+    Verdict.INCONCLUSIVE: "inconclusive",
+    Verdict.CHECK_FAILED: "check failed",
+    Verdict.NOT_JUDGED: "not judged",
+}
+MISMATCH_MARK = "✗"
+
+
 def matches(expected: Verdict, observed: Verdict) -> bool:
     """Whether an observation agrees with an expectation.
 
@@ -54,12 +67,54 @@ class Cell:
     command: str = ""  # the kubectl line that reproduces the probe
 
 
+class CellStatus(str, enum.Enum):
+    """How one observed cell stands against its expectation (the one rule, for every report)."""
+
+    PLAIN = "plain"  # no expectation to compare with (or nothing to judge)
+    MATCH = "match"
+    MISMATCH = "mismatch"
+    UNJUDGED = "unjudged"  # an expectation, but no verdict observed (?, ERROR, or not probed)
+
+
+def cell_status(observed: Cell, expected: Cell | None) -> CellStatus:
+    """The status of one cell; ``Matrix.compare`` sorts cells by it."""
+    if expected is None or expected.verdict == Verdict.NOT_JUDGED:
+        return CellStatus.PLAIN
+    if not observed.verdict.judged:
+        return CellStatus.UNJUDGED
+    if matches(expected.verdict, observed.verdict):
+        return CellStatus.MATCH
+    return CellStatus.MISMATCH
+
+
+def tries_text(cell: Cell) -> str:
+    return f" after {cell.tries} tries" if cell.tries > 1 else ""
+
+
 @dataclass(frozen=True)
 class Difference:
     row: str
     column: str
     expected: Cell
     observed: Cell
+
+    def headline(self) -> str:
+        """``backend -> database:3306: expected ALLOW, observed DENY after 3 tries``."""
+        return (
+            f"{self.row} -> {self.column}: expected {self.expected.verdict.value}, "
+            f"observed {self.observed.verdict.value}{tries_text(self.observed)}"
+        )
+
+    def details(self) -> list[str]:
+        """What was seen, why it was expected, and the line that reproduces it (those there are)."""
+        lines = []
+        if self.observed.reason:
+            lines.append(f"seen: {self.observed.reason}")
+        if self.expected.reason:
+            lines.append(f"expected because: {self.expected.reason}")
+        if self.observed.command:
+            lines.append(f"reproduce: $ {self.observed.command}")
+        return lines
 
 
 @dataclass(frozen=True)
@@ -68,7 +123,7 @@ class Comparison:
 
     matched: tuple[tuple[str, str], ...]
     mismatched: tuple[Difference, ...]
-    unjudged: tuple[Difference, ...]  # observed inconclusive or check failed
+    unjudged: tuple[Difference, ...]  # observed inconclusive, check failed, or not probed
 
     @property
     def ok(self) -> bool:
@@ -105,17 +160,14 @@ class Matrix:
         mismatched: list[Difference] = []
         unjudged: list[Difference] = []
         for row, column, expected in self:
-            if expected.verdict == Verdict.NOT_JUDGED:
-                continue
             seen = observed.get(row, column)
-            if seen.verdict == Verdict.NOT_JUDGED:
-                continue
-            if not seen.verdict.judged:
-                unjudged.append(Difference(row, column, expected, seen))
-            elif matches(expected.verdict, seen.verdict):
+            status = cell_status(seen, expected)
+            if status == CellStatus.MATCH:
                 matched.append((row, column))
-            else:
+            elif status == CellStatus.MISMATCH:
                 mismatched.append(Difference(row, column, expected, seen))
+            elif status == CellStatus.UNJUDGED:
+                unjudged.append(Difference(row, column, expected, seen))
         return Comparison(tuple(matched), tuple(mismatched), tuple(unjudged))
 
     def changed_cells(self, previous: Matrix) -> list[tuple[str, str, Verdict, Verdict]]:
@@ -163,6 +215,18 @@ class Matrix:
             )
             + "\n"
         )
+
+
+def union_order(first: list[str], second: list[str]) -> list[str]:
+    """``first``, then the items of ``second`` it lacks, each in its own order."""
+    return first + [item for item in second if item not in first]
+
+
+def aligned(observed: Matrix, expected: Matrix | None) -> tuple[list[str], list[str]]:
+    """The rows and columns to show ``observed`` with: the expectation's order, extra ones last."""
+    if expected is None:
+        return list(observed.rows), list(observed.columns)
+    return union_order(expected.rows, observed.rows), union_order(expected.columns, observed.columns)
 
 
 def restrict(matrix: Matrix, rows: Iterable[str], columns: Iterable[str]) -> Matrix:

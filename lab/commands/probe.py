@@ -177,8 +177,9 @@ def report(
     stage_title: str,
 ) -> ExitStatus:
     """Print the result as asked, write JUnit/saved JSON, and decide the exit status."""
-    from lab.report.json_report import PodInfo, ProbeResult, save_probe_result
+    from lab.report.json_report import save_probe_result, to_json
     from lab.report.table import render_differences, render_matrix, summary_line
+    from lab.result import PodInfo, ProbeResult
 
     observed = result.observed
     probed_at = datetime.now(timezone.utc)
@@ -188,7 +189,7 @@ def report(
     )
     comparison = recorded.comparison
     if args.output == "json":
-        env.stdout.write(recorded.to_json())
+        env.stdout.write(to_json(recorded))
     else:
         console = env.console()
         title = f"{stage_title} (observed against expected)" if expected is not None else "observed"

@@ -15,8 +15,9 @@ from pathlib import Path
 from lab.env import Environment, ExitStatus
 from lab.errors import LabError
 from lab.report.html import stage_heading, write_html
-from lab.report.json_report import DEFAULT_REPORTS_DIR, ProbeResult, load_probe_result, newest_per_stage
+from lab.report.json_report import DEFAULT_REPORTS_DIR, load_probe_result, newest_per_stage
 from lab.report.table import summary_line
+from lab.result import ProbeResult
 
 DEFAULT_HTML = DEFAULT_REPORTS_DIR / "report.html"
 

@@ -19,17 +19,19 @@ from html import escape
 from pathlib import Path
 
 from lab import scenario
-from lab.matrix import Cell, Matrix, Verdict
-from lab.report.json_report import ProbeResult
-from lab.report.table import (
+from lab.matrix import (
     MEANINGS,
     MISMATCH_MARK,
+    Cell,
     CellStatus,
-    cell_label,
+    Matrix,
+    Verdict,
+    aligned,
     cell_status,
-    summary_line,
     union_order,
 )
+from lab.report.table import cell_label, summary_line
+from lab.result import ProbeResult
 
 # -- flows to draw -------------------------------------------------------------------------
 
@@ -107,8 +109,7 @@ def _flow_kind(observed: Cell, expected: Cell | None) -> FlowKind | None:
 def flows(result: ProbeResult) -> list[Flow]:
     """The arrows of the drawing: allowed flows, and flows where observation and expectation differ."""
     expected = result.expected
-    rows = union_order(expected.rows, result.observed.rows) if expected else result.observed.rows
-    columns = union_order(expected.columns, result.observed.columns) if expected else result.observed.columns
+    rows, columns = aligned(result.observed, expected)
     found: dict[tuple[str, str, FlowKind], Flow] = {}
     for row in rows:
         for column in columns:
@@ -665,10 +666,7 @@ def render_stage(result: ProbeResult, index: int) -> str:
     """One ``<section>``: heading, when and where, matrices, drawing, problems, denied flows."""
     ident = _anchor(result, index)
     expected = result.expected
-    rows = union_order(expected.rows, result.observed.rows) if expected else list(result.observed.rows)
-    columns = (
-        union_order(expected.columns, result.observed.columns) if expected else list(result.observed.columns)
-    )
+    rows, columns = aligned(result.observed, expected)
     summary = summary_line(result.comparison) if result.comparison else "no expectation to compare with"
     matrices = []
     if expected is not None:

@@ -24,9 +24,10 @@ The document is stable; keys are only ever added, and ``version`` changes when o
       ]
     }
 
-Verdict words are those of ``lab.matrix.Verdict``. ``status`` is judged as ``Matrix.compare``
-judges it: ``unjudged`` means an expectation exists but no verdict was observed (``?`` or
-``ERROR``, or the cell was not probed), ``plain`` that there was nothing to compare with.
+Verdict words are those of ``lab.matrix.Verdict``. ``status`` is ``lab.matrix.cell_status``, the
+rule ``Matrix.compare`` judges by: ``unjudged`` means an expectation exists but no verdict was
+observed (``?``, ``ERROR``, or the cell was not probed), ``plain`` that there was nothing to
+compare with.
 """
 
 from __future__ import annotations
@@ -34,63 +35,39 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from lab.env import ExitStatus
 from lab.errors import LabError
-from lab.matrix import Cell, Comparison, Matrix, Verdict
-from lab.report.table import cell_status, summary_line, union_order
+from lab.matrix import Cell, Comparison, Matrix, Verdict, aligned, cell_status
+from lab.report.table import summary_line
+from lab.result import PodInfo, ProbeResult
 
 FORMAT = "netpol-lab/probe-result"
 VERSION = 1
 DEFAULT_REPORTS_DIR = Path("reports")  # where `probe --save` writes and `report` reads by default
 
 
-@dataclass(frozen=True)
-class PodInfo:
-    """Where a lab pod ran, as far as the probe knew it."""
+def to_dict(result: ProbeResult) -> dict[str, Any]:
+    """The JSON document of one probe run (keys described in the module docstring)."""
+    return probe_result_to_dict(
+        result.observed,
+        result.expected,
+        result.comparison,
+        context=result.context,
+        stage=result.stage,
+        probed_at=result.probed_at,
+        stage_title=result.stage_title,
+        pods=result.pods,
+        deny_action=result.deny_action,
+    )
 
-    namespace: str
-    node: str = ""
-    ip: str = ""
 
-
-@dataclass
-class ProbeResult:
-    """One probe run: the observed matrix, what was expected, and where and when it ran."""
-
-    observed: Matrix
-    expected: Matrix | None
-    context: str
-    stage: str | None
-    probed_at: datetime
-    stage_title: str = ""
-    pods: dict[str, PodInfo] = field(default_factory=dict)
-    deny_action: str = "Drop"
-
-    @property
-    def comparison(self) -> Comparison | None:
-        return self.expected.compare(self.observed) if self.expected is not None else None
-
-    def to_dict(self) -> dict[str, Any]:
-        return probe_result_to_dict(
-            self.observed,
-            self.expected,
-            self.comparison,
-            context=self.context,
-            stage=self.stage,
-            probed_at=self.probed_at,
-            stage_title=self.stage_title,
-            pods=self.pods,
-            deny_action=self.deny_action,
-        )
-
-    def to_json(self) -> str:
-        """``to_dict`` as indented JSON text, ending in a newline (``--output json`` and ``--save``)."""
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+def to_json(result: ProbeResult) -> str:
+    """``to_dict`` as indented JSON text, ending in a newline (``--output json`` and ``--save``)."""
+    return json.dumps(to_dict(result), indent=2, ensure_ascii=False) + "\n"
 
 
 def _cell_dict(cell: Cell, *, observed: bool) -> dict[str, Any]:
@@ -127,8 +104,7 @@ def probe_result_to_dict(
     deny_action: str = "Drop",
 ) -> dict[str, Any]:
     """The JSON document of one probe run (keys described in the module docstring)."""
-    rows = union_order(expected.rows, observed.rows) if expected else list(observed.rows)
-    columns = union_order(expected.columns, observed.columns) if expected else list(observed.columns)
+    rows, columns = aligned(observed, expected)
     cells = []
     for row in rows:
         for column in columns:
@@ -292,7 +268,7 @@ def save_probe_result(result: ProbeResult, directory: Path = DEFAULT_REPORTS_DIR
     """Write ``result`` into ``directory`` (created if needed) and return the file's path."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / saved_result_name(result.stage, result.probed_at)
-    path.write_text(result.to_json(), encoding="utf-8")
+    path.write_text(to_json(result), encoding="utf-8")
     return path
 
 

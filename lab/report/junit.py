@@ -12,8 +12,7 @@ import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from pathlib import Path
 
-from lab.matrix import Cell, Comparison, Difference, Matrix, Verdict
-from lab.report.table import MEANINGS, union_order
+from lab.matrix import MEANINGS, Comparison, Matrix, Verdict, aligned, tries_text
 
 EXPECTATION_WORDS: dict[Verdict, str] = {
     Verdict.ALLOW: "allowed",
@@ -26,21 +25,6 @@ EXPECTATION_WORDS: dict[Verdict, str] = {
 def case_name(row: str, column: str, expected: Verdict) -> str:
     """``frontend->backend:80 allowed``: the flow and what the expectation says of it."""
     return f"{row}->{column} {EXPECTATION_WORDS.get(expected, expected.value)}"
-
-
-def _tries(cell: Cell) -> str:
-    return f" after {cell.tries} tries" if cell.tries > 1 else ""
-
-
-def _failure_text(diff: Difference) -> str:
-    lines = []
-    if diff.observed.reason:
-        lines.append(f"seen: {diff.observed.reason}")
-    if diff.expected.reason:
-        lines.append(f"expected because: {diff.expected.reason}")
-    if diff.observed.command:
-        lines.append(f"reproduce: $ {diff.observed.command}")
-    return "\n".join(lines)
 
 
 def build_junit(
@@ -68,8 +52,9 @@ def build_junit(
             ET.SubElement(properties, "property", name=prop, value=text)
 
     counts = {"tests": 0, "failures": 0, "skipped": 0}
-    for row in union_order(expected.rows, observed.rows):
-        for column in union_order(expected.columns, observed.columns):
+    rows, columns = aligned(observed, expected)
+    for row in rows:
+        for column in columns:
             key = (row, column)
             if key not in matched and key not in mismatched and key not in unjudged:
                 continue
@@ -86,11 +71,10 @@ def build_junit(
                 failure = ET.SubElement(
                     case,
                     "failure",
-                    message=f"expected {wanted.verdict.value}, observed "
-                    f"{diff.observed.verdict.value}{_tries(diff.observed)}",
+                    message=diff.headline().split(": ", 1)[1],
                     type="mismatch",
                 )
-                failure.text = _failure_text(diff)
+                failure.text = "\n".join(diff.details())
                 counts["failures"] += 1
             elif key in unjudged:
                 seen = unjudged[key].observed
@@ -100,7 +84,7 @@ def build_junit(
             else:
                 seen = observed.get(row, column)
                 out = ET.SubElement(case, "system-out")
-                out.text = f"observed {seen.verdict.value}{_tries(seen)}" + (
+                out.text = f"observed {seen.verdict.value}{tries_text(seen)}" + (
                     f"\n$ {seen.command}" if seen.command else ""
                 )
     for name, count in counts.items():

@@ -9,26 +9,23 @@ a plain Markdown-style table that also pastes into an issue or a CI step summary
 
 from __future__ import annotations
 
-import enum
-
 from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from lab.matrix import Cell, Comparison, Difference, Matrix, Verdict, matches
-
-MISMATCH_MARK = "✗"
-
-MEANINGS: dict[Verdict, str] = {
-    Verdict.ALLOW: "connected",
-    Verdict.DENY: "blocked (timed out)",
-    Verdict.REFUSED: "got through, nothing listened",
-    Verdict.DNS_FAIL: "name did not resolve",
-    Verdict.INCONCLUSIVE: "inconclusive",
-    Verdict.CHECK_FAILED: "check failed",
-    Verdict.NOT_JUDGED: "not judged",
-}
+from lab.matrix import (
+    MEANINGS,
+    MISMATCH_MARK,
+    Cell,
+    CellStatus,
+    Comparison,
+    Difference,
+    Matrix,
+    Verdict,
+    aligned,
+    cell_status,
+)
 
 STYLES: dict[Verdict, str] = {
     Verdict.ALLOW: "green",
@@ -39,26 +36,6 @@ STYLES: dict[Verdict, str] = {
     Verdict.CHECK_FAILED: "bold red",
     Verdict.NOT_JUDGED: "dim",
 }
-
-
-class CellStatus(str, enum.Enum):
-    """How one observed cell stands against its expectation."""
-
-    PLAIN = "plain"  # no expectation to compare with (or nothing to judge)
-    MATCH = "match"
-    MISMATCH = "mismatch"
-    UNJUDGED = "unjudged"  # an expectation, but no verdict observed (?, ERROR or not probed)
-
-
-def cell_status(observed: Cell, expected: Cell | None) -> CellStatus:
-    """The status of one cell, judged exactly as ``Matrix.compare`` judges it."""
-    if expected is None or expected.verdict == Verdict.NOT_JUDGED:
-        return CellStatus.PLAIN
-    if not observed.verdict.judged:
-        return CellStatus.UNJUDGED
-    if matches(expected.verdict, observed.verdict):
-        return CellStatus.MATCH
-    return CellStatus.MISMATCH
 
 
 def cell_label(observed: Cell, expected: Cell | None = None) -> str:
@@ -82,11 +59,6 @@ def _styled(observed: Cell, expected: Cell | None) -> Text:
     return Text(cell_label(observed, expected), style=style)
 
 
-def union_order(first: list[str], second: list[str]) -> list[str]:
-    """``first``, then the items of ``second`` it lacks, each in its own order."""
-    return first + [item for item in second if item not in first]
-
-
 def legend(*, with_expected: bool) -> str:
     """Two lines explaining the words and marks used in the table."""
     words = " · ".join(f"{verdict.value} {meaning}" for verdict, meaning in MEANINGS.items())
@@ -103,8 +75,7 @@ def render_matrix(
 
     With an expectation, rows and columns follow its order (extra observed ones come last).
     """
-    rows = union_order(expected.rows, matrix.rows) if expected else list(matrix.rows)
-    columns = union_order(expected.columns, matrix.columns) if expected else list(matrix.columns)
+    rows, columns = aligned(matrix, expected)
     terminal = console.is_terminal
     table = Table(
         box=box.SIMPLE_HEAD if terminal else box.MARKDOWN,
@@ -134,10 +105,6 @@ def render_matrix(
     console.print(Text(legend(with_expected=expected is not None), style="dim"))
 
 
-def _tries(cell: Cell) -> str:
-    return f" after {cell.tries} tries" if cell.tries > 1 else ""
-
-
 def render_differences(console: Console, comparison: Comparison) -> None:
     """List each wrong cell with the command that reproduces it, and each cell left without a verdict."""
     if comparison.mismatched:
@@ -153,16 +120,9 @@ def render_differences(console: Console, comparison: Comparison) -> None:
 
 
 def _print_difference(console: Console, diff: Difference) -> None:
-    head = Text(f"  {MISMATCH_MARK} {diff.row} -> {diff.column}: ", style="bold red")
-    expected, observed = diff.expected.verdict.value, diff.observed.verdict.value
-    head.append(f"expected {expected}, observed {observed}{_tries(diff.observed)}")
-    console.print(head)
-    if diff.observed.reason:
-        console.print(f"      seen: {diff.observed.reason}", markup=False, highlight=False)
-    if diff.expected.reason:
-        console.print(f"      expected because: {diff.expected.reason}", markup=False, highlight=False)
-    if diff.observed.command:
-        console.print(f"      reproduce: $ {diff.observed.command}", markup=False, highlight=False)
+    console.print(Text(f"  {MISMATCH_MARK} {diff.headline()}", style="bold red"))
+    for line in diff.details():
+        console.print(f"      {line}", markup=False, highlight=False)
 
 
 def _print_unjudged(console: Console, diff: Difference) -> None:
@@ -190,10 +150,14 @@ def summary_line(comparison: Comparison) -> str:
         f"{'matches' if judged == 1 else 'match'}",
         _count(len(comparison.mismatched), "mismatch", "mismatches"),
     ]
-    inconclusive = sum(1 for d in comparison.unjudged if d.observed.verdict == Verdict.INCONCLUSIVE)
-    failed = len(comparison.unjudged) - inconclusive
+    seen = [d.observed.verdict for d in comparison.unjudged]
+    inconclusive = seen.count(Verdict.INCONCLUSIVE)
+    failed = seen.count(Verdict.CHECK_FAILED)
+    unprobed = seen.count(Verdict.NOT_JUDGED)
     if inconclusive:
         parts.append(f"{inconclusive} inconclusive")
     if failed:
         parts.append(_count(failed, "check failed", "checks failed"))
+    if unprobed:
+        parts.append(f"{unprobed} not probed")
     return ", ".join(parts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def test_default_reads_newest_result_per_stage_from_reports(
     monkeypatch.chdir(tmp_path)
     old = seed_result(stage="4")
     new = seed_result(problems=False, stage="4")
-    new.probed_at = PROBED_AT + timedelta(hours=1)
+    new = replace(new, probed_at=PROBED_AT + timedelta(hours=1))
     for result in (old, new, seed_result(stage="2")):
         save_probe_result(result, Path("reports"))
     status, _, err = run([])

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from lab.matrix import Cell, Matrix, Verdict
-from lab.report.json_report import PodInfo, ProbeResult
+from lab.result import PodInfo, ProbeResult
 
 SEED_TABLE = """
 from      frontend:80 backend:80 database:3306 untrusted:80 svc/backend:80 svc/database:3306 dns   outside metadata

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
 
 from lab.matrix import Cell, Verdict
 from lab.report.html import Box, FlowKind, flows, layout, render_html, route, route_flows
-from lab.report.json_report import ProbeResult
+from lab.result import ProbeResult
 from tests.unit.report.dom import Node, parse
 from tests.unit.report.samples import REPRODUCE, seed_result
 
@@ -26,8 +27,7 @@ def open_result() -> ProbeResult:
     for row, column, cell in list(result.observed):
         if cell.verdict != Verdict.NOT_JUDGED:
             result.observed.set(row, column, Cell(Verdict.ALLOW, tries=1))
-    result.expected = None
-    result.stage_title = "Stage 0: an open cluster"
+    result = replace(result, expected=None, stage_title="Stage 0: an open cluster")
     return result
 
 
@@ -176,7 +176,7 @@ def test_denied_flows_carry_their_explanation() -> None:
 
 def test_text_is_escaped() -> None:
     result = seed_result()
-    result.context = "<script>alert(1)</script>"
+    result = replace(result, context="<script>alert(1)</script>")
     result.observed.set("frontend", "backend:80", Cell(Verdict.DENY, "<b>bold</b>", 1, "echo '<&>'"))
     text = render_html([result], generated_at=GENERATED)
     assert "<script>alert" not in text and "&lt;script&gt;" in text

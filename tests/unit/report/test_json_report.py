@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -18,12 +19,14 @@ from lab.report.json_report import (
     probe_result_to_dict,
     save_probe_result,
     saved_result_name,
+    to_dict,
+    to_json,
 )
 from tests.unit.report.samples import PROBED_AT, REPRODUCE, seed_result
 
 
 def test_top_level_keys_are_stable() -> None:
-    data = seed_result().to_dict()
+    data = to_dict(seed_result())
     assert list(data) == [
         "format", "version", "context", "stage", "stage_title", "probed_at", "deny_action",
         "ok", "summary", "rows", "columns", "pods", "cells",
@@ -43,7 +46,7 @@ def test_top_level_keys_are_stable() -> None:
 
 def test_summary_counts_and_text() -> None:
     result = seed_result()
-    summary = result.to_dict()["summary"]
+    summary = to_dict(result)["summary"]
     assert summary["mismatched"] == 2
     assert summary["inconclusive"] == 1
     assert summary["check_failed"] == 1
@@ -52,7 +55,7 @@ def test_summary_counts_and_text() -> None:
 
 
 def test_each_cell_carries_observed_expected_and_status() -> None:
-    data = seed_result().to_dict()
+    data = to_dict(seed_result())
     assert len(data["cells"]) == len(data["rows"]) * len(data["columns"])
     cells = {(c["from"], c["to"]): c for c in data["cells"]}
     wrong = cells[("frontend", "backend:80")]
@@ -82,7 +85,7 @@ def test_without_expectation_there_is_nothing_to_compare() -> None:
 
 
 def test_json_text_ends_in_newline() -> None:
-    text = seed_result().to_json()
+    text = to_json(seed_result())
     assert text.endswith("}\n")
     cells = {(c["from"], c["to"]): c for c in json.loads(text)["cells"]}
     assert cells[("frontend", "svc/backend:80")]["observed"]["verdict"] == "ALLOW"
@@ -91,14 +94,14 @@ def test_json_text_ends_in_newline() -> None:
 
 def test_naive_time_is_taken_as_utc() -> None:
     result = seed_result()
-    result.probed_at = datetime(2026, 1, 1, 8, 0, 0)
-    assert result.to_dict()["probed_at"] == "2026-01-01T08:00:00+00:00"
+    result = replace(result, probed_at=datetime(2026, 1, 1, 8, 0, 0))
+    assert to_dict(result)["probed_at"] == "2026-01-01T08:00:00+00:00"
 
 
 def test_round_trip_keeps_every_cell(tmp_path: Path) -> None:
     original = seed_result()
     path = tmp_path / "result.json"
-    path.write_text(json.dumps(original.to_dict()), encoding="utf-8")
+    path.write_text(json.dumps(to_dict(original)), encoding="utf-8")
     loaded = load_probe_result(path)
     assert loaded.observed.rows == original.observed.rows
     assert loaded.observed.columns == original.observed.columns
@@ -111,14 +114,14 @@ def test_round_trip_keeps_every_cell(tmp_path: Path) -> None:
     assert loaded.probed_at == PROBED_AT
     assert loaded.pods == original.pods
     assert loaded.comparison == original.comparison
-    assert loaded.to_dict() == original.to_dict()
+    assert to_dict(loaded) == to_dict(original)
 
 
 def test_round_trip_without_expectation(tmp_path: Path) -> None:
     original = seed_result()
-    original.expected = None
+    original = replace(original, expected=None)
     path = tmp_path / "result.json"
-    path.write_text(json.dumps(original.to_dict()), encoding="utf-8")
+    path.write_text(json.dumps(to_dict(original)), encoding="utf-8")
     loaded = load_probe_result(path)
     assert loaded.expected is None
     assert loaded.comparison is None
@@ -194,17 +197,17 @@ def test_save_writes_a_loadable_file(tmp_path: Path) -> None:
     result = seed_result()
     path = save_probe_result(result, tmp_path / "reports")
     assert path.parent == tmp_path / "reports"
-    assert load_probe_result(path).to_dict() == result.to_dict()
+    assert to_dict(load_probe_result(path)) == to_dict(result)
 
 
 def test_newest_result_per_stage_in_stage_order() -> None:
     old4 = seed_result(stage="4")
     new4 = seed_result(stage="4")
-    new4.probed_at = PROBED_AT + timedelta(minutes=5)
+    new4 = replace(new4, probed_at=PROBED_AT + timedelta(minutes=5))
     stage10 = seed_result(stage="10")
     stage0 = seed_result(stage="0")
     loose = seed_result()
-    loose.stage = None
+    loose = replace(loose, stage=None)
     picked = newest_per_stage([stage10, old4, loose, new4, stage0])
     assert [r.stage for r in picked] == ["0", "4", "10", None]
     assert picked[1] is new4
