@@ -63,16 +63,27 @@ class Result:
 
         A missing program and a timeout have their own fix and exit status, whatever the step."""
         if self.not_found:
-            return LabError(
-                f"{self.argv[0]} is not installed: run `make tools` (pinned kind and kubectl into ./bin), "
-                "then rerun",
-                ExitStatus.MISSING_PREREQUISITE,
-            )
+            return not_installed(self.argv[0])
         if self.timed_out:
             return LabError(
                 f"{what}: `{self.command_line}` did not finish in time; {fix}", ExitStatus.TIMEOUT
             )
         return LabError(f"{what} failed: {self.error_line()}; {fix}")
+
+
+TOOLS_FIX = "run `make tools` (pinned kind and kubectl into ./bin, checksums verified), then rerun"
+INSTALL_FIXES = {
+    "kind": TOOLS_FIX,
+    "kubectl": TOOLS_FIX,
+    "docker": "install Docker Desktop or Docker Engine (https://docs.docker.com/get-docker/), start it, "
+    "and rerun",
+}
+
+
+def not_installed(program: str) -> LabError:
+    """A program the lab needs is not on PATH: one line with how to get it."""
+    fix = INSTALL_FIXES.get(program, f"install {program} and rerun")
+    return LabError(f"{program} is not installed (not on PATH): {fix}", ExitStatus.MISSING_PREREQUISITE)
 
 
 class Runner(Protocol):

@@ -70,10 +70,8 @@ def check_enforcement(
     """Run the canary check against the lab's cluster and say the answer in one sentence."""
     try:
         exists = cluster.exists()
-    except LabError as error:  # no kind, or Docker down: there is no cluster to check either way
-        return env.fail(
-            f"there is no lab cluster to check ({error.message}): create it with `make lab-up`", error.status
-        )
+    except LabError as error:  # no kind, or Docker down: that is the one thing to fix first
+        return env.fail(error.message, error.status)
     if not exists:
         return env.fail(
             f"there is no lab cluster {cluster.name} to check: create it with `make lab-up`",

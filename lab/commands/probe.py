@@ -136,6 +136,15 @@ def _computed_expectation(args: argparse.Namespace, env: Environment) -> Matrix:
     return expected_lab_matrix(state, outside=args.outside, title="computed from the cluster's policies")
 
 
+def probe_stage(env: Environment, stage: str, *, context: str, kubeconfig: str | None) -> ExitStatus:
+    """`probe --stage STAGE` with every other option at its default (what `stage apply` runs after)."""
+    parser = argparse.ArgumentParser(prog="netpol-lab probe")
+    add_arguments(parser)
+    args = parser.parse_args([])
+    args.stage, args.context, args.kubeconfig = stage, context, kubeconfig
+    return run(args, env)
+
+
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     outside = _check_arguments(args)
     expected: Matrix | None = None

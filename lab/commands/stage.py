@@ -195,9 +195,4 @@ def probe_stage(args: argparse.Namespace, env: Environment, stage: Stage) -> Exi
     """Probe every flow against the stage's table, exactly as `netpol-lab probe --stage N` does."""
     from lab.commands import probe
 
-    parser = argparse.ArgumentParser(prog="netpol-lab probe")
-    probe.add_arguments(parser)
-    argv = ["--stage", str(stage.number), "--context", args.context]
-    if args.kubeconfig:
-        argv += ["--kubeconfig", args.kubeconfig]
-    return probe.run(parser.parse_args(argv), env)
+    return probe.probe_stage(env, str(stage.number), context=args.context, kubeconfig=args.kubeconfig)

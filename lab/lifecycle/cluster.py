@@ -93,9 +93,8 @@ class Cluster:
         result = self.runner.run(["kind", "get", "clusters"], timeout=60)
         if result.dry_run:
             return False
-        _raise_if_missing(result)
         if not result.ok:
-            raise LabError(f"`kind get clusters` failed: {result.error_line()}: check that Docker is running")
+            raise result.failure("`kind get clusters`", "check that Docker is running")
         return self.name in result.stdout.split()
 
     def create(self, config_path: str, *, timeout: float | None = None) -> None:
@@ -106,7 +105,8 @@ class Cluster:
         result = self.runner.run(argv, timeout=timeout, stream=True)
         if result.dry_run or result.ok:
             return
-        _raise_if_missing(result)
+        if result.not_found:
+            raise result.failure("kind create cluster", "")
         if result.timed_out:
             raise LabError(
                 f"`kind create cluster` did not finish in time: rerun `make lab-up` (it carries on), "
@@ -124,11 +124,8 @@ class Cluster:
     def delete(self) -> Result:
         """`kind delete cluster` (kind succeeds when the cluster does not exist)."""
         result = self.runner.run(self._kind("delete", "cluster"), timeout=300, stream=True)
-        _raise_if_missing(result)
         if not (result.ok or result.dry_run):
-            raise LabError(
-                f"kind could not delete the cluster: {result.error_line()}: check that Docker runs"
-            )
+            raise result.failure("`kind delete cluster`", "check that Docker runs")
         return result
 
     def has_context(self) -> bool:
@@ -140,18 +137,17 @@ class Cluster:
     def export_kubeconfig(self) -> None:
         result = self.runner.run(self._kind("export", "kubeconfig"), timeout=60)
         if not (result.ok or result.dry_run):
-            raise LabError(f"could not write the cluster's kubeconfig: {result.error_line()}")
+            raise result.failure("writing the cluster's kubeconfig", "rerun `make lab-up`")
 
     def nodes(self, *, echo: bool = True) -> list[dict[str, Any]]:
         """The cluster's nodes as JSON objects; a LabError when the API server does not answer."""
         result = self.runner.run(self.kubectl("get", "nodes", "-o", "json"), timeout=60, echo=echo)
         if result.dry_run:
             return []
-        _raise_if_missing(result)
         if not result.ok:
-            raise LabError(
-                f"cluster {self.name} exists but its API server does not answer ({result.error_line()}): "
-                f"check that its containers run (`docker ps`), or recreate it: `{RECREATE}`"
+            raise result.failure(
+                f"reaching the API server of cluster {self.name}",
+                f"check that its containers run (`docker ps`), or recreate it: `{RECREATE}`",
             )
         return kubeobjects.items(result.stdout)
 
@@ -198,12 +194,3 @@ def built_differently(nodes: Sequence[dict[str, Any]], expected: RenderedConfig)
         if found != expected.fingerprint:
             return "another node image or kind-config.yaml"
     return None
-
-
-def _raise_if_missing(result: Result) -> None:
-    if result.not_found:
-        raise LabError(
-            f"{result.argv[0]} is not installed: run `make tools` (pinned kind and kubectl into ./bin), "
-            "then rerun",
-            ExitStatus.MISSING_PREREQUISITE,
-        )

@@ -134,10 +134,8 @@ def describe(images: Sequence[Image], local: LocalImages | None) -> list[str]:
 
 
 def _check(result: Result, doing: str, fix: str) -> None:
-    if result.not_found:
-        raise LabError(f"docker is not installed or not on PATH: {fix}", ExitStatus.MISSING_PREREQUISITE)
     if not result.ok:
-        raise LabError(f"{doing} failed: {result.error_line()}; {fix}")
+        raise result.failure(doing, fix)
 
 
 def tag_pinned(runner: Runner, image: Image) -> None:

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 from lab.boundary import kubeobjects
 from lab.boundary.runner import Result, Runner
-from lab.env import ExitStatus
 from lab.errors import LabError
 from lab.lifecycle import waits
 
@@ -145,29 +144,26 @@ def routes_to_add(route_table: str, peers: Sequence[NodeNet]) -> list[NodeNet]:
 def _must(result: Result, node: str, doing: str) -> Result:
     if result.ok or result.dry_run:
         return result
-    if result.not_found:
-        raise LabError(
-            "docker is not installed or not on PATH: the plain network is set up with `docker exec`",
-            ExitStatus.MISSING_PREREQUISITE,
-        )
-    raise LabError(
-        f"could not {doing} on node {node}: {result.error_line()}; rerun `make lab-up CNI=plain` to carry on"
-    )
+    raise result.failure(f"{doing} on node {node}", "rerun `make lab-up CNI=plain` to carry on")
 
 
 def wire_node(runner: Runner, node: NodeNet, peers: Sequence[NodeNet], pod_subnet: str) -> list[str]:
     """Give ``node`` its CNI config, routes to ``peers`` and the masquerade rule; returns what changed."""
     changed = []
     mtu_read = runner.run(docker_exec(node.name, "cat", "/sys/class/net/eth0/mtu"), timeout=EXEC_TIMEOUT)
-    _must(mtu_read, node.name, "read the MTU of eth0")
+    _must(mtu_read, node.name, "reading the MTU of eth0")
     mtu = int(mtu_read.stdout.strip()) if mtu_read.stdout.strip().isdigit() else None
 
     wanted = conflist(node.pod_cidr, mtu)
     current = runner.run(docker_exec(node.name, "cat", CONFLIST_PATH), timeout=EXEC_TIMEOUT)
     if current.not_found:
-        _must(current, node.name, "read the CNI config")
+        _must(current, node.name, "reading the CNI config")
     if not (current.ok and current.stdout.strip() == wanted):
-        _must(runner.run(write_conflist_argv(node.name, wanted), timeout=EXEC_TIMEOUT), node.name, "write")
+        _must(
+            runner.run(write_conflist_argv(node.name, wanted), timeout=EXEC_TIMEOUT),
+            node.name,
+            "writing the CNI config",
+        )
         changed.append(f"CNI config {CONFLIST_PATH} (pods from {node.pod_cidr})")
 
     table = _must(
@@ -177,7 +173,7 @@ def wire_node(runner: Runner, node: NodeNet, peers: Sequence[NodeNet], pod_subne
     )
     for peer in routes_to_add(table.stdout, peers):
         argv = docker_exec(node.name, "ip", "route", "replace", peer.pod_cidr, "via", peer.internal_ip)
-        _must(runner.run(argv, timeout=EXEC_TIMEOUT), node.name, f"add the route to {peer.pod_cidr}")
+        _must(runner.run(argv, timeout=EXEC_TIMEOUT), node.name, f"adding the route to {peer.pod_cidr}")
         changed.append(f"route {peer.pod_cidr} via {peer.internal_ip} ({peer.name})")
 
     rule = masquerade_rule(pod_subnet)
@@ -185,10 +181,10 @@ def wire_node(runner: Runner, node: NodeNet, peers: Sequence[NodeNet], pod_subne
         docker_exec(node.name, "iptables", "-t", "nat", "-C", "POSTROUTING", *rule), timeout=EXEC_TIMEOUT
     )
     if check.not_found or check.exit_code not in (0, 1):  # iptables -C: 0 present, 1 absent
-        _must(check, node.name, "look for the masquerade rule")
+        _must(check, node.name, "looking for the masquerade rule")
     if check.exit_code == 1 or check.dry_run:
         argv = docker_exec(node.name, "iptables", "-t", "nat", "-A", "POSTROUTING", *rule)
-        _must(runner.run(argv, timeout=EXEC_TIMEOUT), node.name, "add the masquerade rule")
+        _must(runner.run(argv, timeout=EXEC_TIMEOUT), node.name, "adding the masquerade rule")
         changed.append(f"masquerade for {pod_subnet} leaving the pod subnet")
     return changed
 

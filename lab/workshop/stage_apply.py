@@ -20,8 +20,6 @@ from typing import Any
 from lab.boundary.apply import plan_apply_documents
 from lab.boundary.records import read_record, record_document
 from lab.boundary.runner import Runner
-from lab.env import ExitStatus
-from lab.errors import LabError
 from lab.workshop.stages import STAGE_LABEL, Stage, cumulative_documents
 
 STATE_RECORD = "netpol-lab-stage"  # the record (lab.boundary.records) of the stage last applied
@@ -116,13 +114,8 @@ def execute(runner: Runner, plan: Plan) -> None:
         said = f"{result.stdout}\n{result.stderr}"
         if any(text in said for text in step.fine_if) and not any(text in said for text in step.unless):
             continue
-        if result.not_found:
-            raise LabError(
-                "kubectl is not installed: run `make tools` (pinned kubectl into ./bin)",
-                ExitStatus.MISSING_PREREQUISITE,
-            )
         fix = step.explain_failure or "is the lab up? (`make lab-up`, then `netpol-lab status`)"
-        raise LabError(f"`{result.command_line}` failed: {result.error_line()}; {fix}")
+        raise result.failure(f"`{result.command_line}`", fix)
 
 
 def read_current_stage(runner: Runner, kubectl: KubectlArgv) -> int | None:

@@ -17,9 +17,8 @@ from pathlib import Path
 import pytest
 
 from lab import cli
-from lab.commands import up as up_command
 from lab.env import ExitStatus
-from lab.lifecycle import waits
+from lab.lifecycle import build, waits
 from tests.fakes import errors, output
 from tests.model.world import LabWorld
 
@@ -28,7 +27,7 @@ LAB_KINDS = (("", "namespaces"), ("apps", "deployments"), ("", "services"), ("ap
 
 @pytest.fixture(autouse=True)
 def quick_enforcement_check(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(up_command, "ENFORCEMENT_INTERVAL", 0.1)
+    monkeypatch.setattr(build, "ENFORCEMENT_INTERVAL", 0.1)
 
 
 def run(world: LabWorld, *argv: str) -> tuple[ExitStatus, str, str]:
@@ -113,7 +112,7 @@ def calico_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabWorld]:
     """One Calico lab, built once with `up`, for the tests below (each leaves it as it found it)."""
     patch = pytest.MonkeyPatch()
     patch.setattr(waits, "POLL_INTERVAL", 0.1)
-    patch.setattr(up_command, "ENFORCEMENT_INTERVAL", 0.1)
+    patch.setattr(build, "ENFORCEMENT_INTERVAL", 0.1)
     world = LabWorld(tmp_path_factory.mktemp("calico-lab"))
     try:
         status, _, err = run(world, "up")

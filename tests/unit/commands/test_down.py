@@ -42,7 +42,7 @@ def test_a_missing_kind_is_one_line(tmp_path: Path) -> None:
     env = captured_env({"PATH": str(tmp_path)})
     assert cli.run(["down"], env) is ExitStatus.MISSING_PREREQUISITE
     [line] = errors(env).splitlines()
-    assert line.startswith("error: kind is not installed: run `make tools`")
+    assert line.startswith("error: kind is not installed (not on PATH): run `make tools`")
 
 
 def test_a_failed_delete_is_an_error() -> None:

@@ -18,10 +18,10 @@ import yaml
 from lab import cli, pins
 from lab.boundary.runner import Result, Runner, ShRunner
 from lab.commands import up
-from lab.commands.up import ENFORCEMENT_RECORD
 from lab.env import Environment, ExitStatus, project_root
 from lab.errors import LabError
-from lab.lifecycle import plain_network
+from lab.lifecycle import build, plain_network
+from lab.lifecycle.build import ENFORCEMENT_RECORD
 from lab.lifecycle.cluster import RENDERED_CONFIG
 from lab.lifecycle.cni import KINDNET, PLAIN
 from tests.fakes import RecordingRunner, captured_env, errors, output
@@ -98,7 +98,7 @@ def test_dry_run_prints_the_whole_plan_in_order_and_runs_nothing(lab_env: Enviro
     assert run_up(lab_env, runner, "--dry-run") is ExitStatus.SUCCESS
     text = output(lab_env)
     headings = [line for line in text.splitlines() if line.startswith("==> ")]
-    assert [h.split("] ", 1)[1] for h in headings] == [title for title, _, _ in up.STEPS]
+    assert [h.split("] ", 1)[1] for h in headings] == [title for title, _, _ in build.STEPS]
     order = [
         "$ docker info",
         "$ kind version",
@@ -236,7 +236,7 @@ def test_the_hook_runs_after_the_workloads_are_ready_and_before_the_summary(
 ) -> None:
     runner = World().runner()
     seen: list[int] = []
-    monkeypatch.setattr(up, "AFTER_WORKLOADS_READY", [lambda ctx: seen.append(len(runner.lines))])
+    monkeypatch.setattr(build, "AFTER_WORKLOADS_READY", [lambda ctx: seen.append(len(runner.lines))])
     assert run_up(lab_env, runner) is ExitStatus.SUCCESS
     [at] = seen
     before = runner.lines[:at]

@@ -151,7 +151,7 @@ def test_a_failed_exec_is_one_line_with_the_rerun() -> None:
     with pytest.raises(LabError) as raised:
         plain_network.wire(runner, NODES, pins.POD_SUBNET, lambda _: None)
     assert raised.value.message == (
-        "could not add the route to 192.168.0.0/24 on node netpol-lab-worker: Error: Nexthop has invalid "
+        "adding the route to 192.168.0.0/24 on node netpol-lab-worker failed: Error: Nexthop has invalid "
         "gateway.; rerun `make lab-up CNI=plain` to carry on"
     )
 
@@ -161,7 +161,7 @@ def test_an_iptables_error_is_not_taken_for_a_missing_rule() -> None:
     runner.answer(
         "docker exec netpol-lab-worker iptables -t nat -C POSTROUTING", 4, "", "iptables: Resource problem"
     )
-    with pytest.raises(LabError, match="could not look for the masquerade rule on node netpol-lab-worker"):
+    with pytest.raises(LabError, match="looking for the masquerade rule on node netpol-lab-worker failed"):
         plain_network.wire(runner, NODES, pins.POD_SUBNET, lambda _: None)
     assert not any(
         line.startswith("docker exec netpol-lab-worker iptables -t nat -A") for line in runner.lines

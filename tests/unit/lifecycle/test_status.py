@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from lab import cli
-from lab.commands import status
 from lab.env import ExitStatus
+from lab.lifecycle import status
 from lab.lifecycle.cluster import Cluster
 from tests.fakes import captured_env, errors, output
 from tests.unit.fakebin.tools import install
