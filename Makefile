@@ -72,10 +72,11 @@ test: $(STAMP) ## run the offline test suite (no cluster needed)
 e2e: $(STAMP) ## run the live tests against the lab (skips without one)
 	PATH="$(CURDIR)/bin:$$PATH" $(BIN)/python -m pytest tests/e2e -v
 
-lint: $(STAMP) ## ruff and mypy
+lint: $(STAMP) ## ruff, mypy and the import layers
 	$(BIN)/ruff check lab tests scripts
 	$(BIN)/ruff format --check lab tests scripts
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 tools: ## install pinned kind and kubectl into ./bin (checksums verified)
 	scripts/install-tools.sh

@@ -15,8 +15,8 @@ import traceback
 from collections.abc import Sequence
 
 from lab import __version__
-from lab.env import Environment, ExitStatus
-from lab.errors import LabError
+from lab.env import Environment
+from lab.errors import ExitStatus, LabError
 
 VERBS: dict[str, str] = {
     "up": "build the lab: kind cluster, its network (Calico by default), the four workloads (idempotent)",

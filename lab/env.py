@@ -1,4 +1,4 @@
-"""Exit statuses and the environment (streams, tty, env vars) passed to every command.
+"""The environment (streams, tty, env vars, the lab's folder) passed to every command.
 
 Commands never touch ``sys.stdout`` or ``os.environ`` directly: they receive an
 ``Environment``, so tests can capture output and assert on exit codes.
@@ -6,7 +6,6 @@ Commands never touch ``sys.stdout`` or ``os.environ`` directly: they receive an
 
 from __future__ import annotations
 
-import enum
 import os
 import sys
 from collections.abc import Mapping
@@ -16,17 +15,7 @@ from typing import TextIO
 
 from rich.console import Console
 
-
-class ExitStatus(enum.IntEnum):
-    """Process exit codes, one meaning each."""
-
-    SUCCESS = 0
-    ERROR = 1  # a step failed (the message says which and how to fix it)
-    USAGE = 2  # bad arguments or bad input files
-    MISMATCH = 3  # probes or checks disagree with the expectation
-    MISSING_PREREQUISITE = 4  # Docker, kind or kubectl missing or unusable
-    TIMEOUT = 5  # something did not become ready in time
-    INTERRUPTED = 130  # Ctrl-C
+from lab.errors import ExitStatus
 
 
 def project_root() -> Path:

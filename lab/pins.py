@@ -11,8 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from lab.env import ExitStatus
-from lab.errors import LabError
+from lab.errors import ExitStatus, LabError
 
 CLUSTER_NAME = "netpol-lab"
 KUBE_CONTEXT = f"kind-{CLUSTER_NAME}"  # kind names the context kind-<cluster name>

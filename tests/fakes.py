@@ -7,6 +7,7 @@ import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from lab.boundary.runner import Result, echo_line
 from lab.env import Environment, project_root
@@ -91,8 +92,13 @@ def captured_env(
 
 
 def output(env: Environment) -> str:
-    return env.stdout.getvalue()  # type: ignore[attr-defined, no-any-return]
+    return _captured(env.stdout)
 
 
 def errors(env: Environment) -> str:
-    return env.stderr.getvalue()  # type: ignore[attr-defined, no-any-return]
+    return _captured(env.stderr)
+
+
+def _captured(stream: TextIO) -> str:
+    assert isinstance(stream, io.StringIO), "not a captured_env() stream"
+    return stream.getvalue()

@@ -25,8 +25,7 @@ from typing import Any
 import yaml
 
 from lab.boundary.runner import Runner
-from lab.env import ExitStatus
-from lab.errors import LabError
+from lab.errors import ExitStatus, LabError
 
 FIELD_MANAGER = "netpol-lab"
 FOUNDATION_KINDS = ("Namespace", "CustomResourceDefinition")

@@ -28,8 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lab import pins
-from lab.env import ExitStatus
-from lab.errors import LabError
+from lab.errors import ExitStatus, LabError
 
 DEFAULT_CONTEXT = pins.KUBE_CONTEXT
 CONTAINER = "agnhost"  # the one container of every lab pod

@@ -16,8 +16,7 @@ from typing import Any, Protocol, TextIO
 
 import sh
 
-from lab.env import ExitStatus
-from lab.errors import LabError
+from lab.errors import ExitStatus, LabError
 
 NOT_FOUND_EXIT = 127  # what a shell reports for a missing command
 TIMEOUT_EXIT = 124  # what coreutils' timeout(1) reports

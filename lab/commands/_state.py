@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from lab import pins
 from lab.boundary.kubectl import Kubectl
-from lab.env import Environment, ExitStatus
-from lab.errors import LabError
+from lab.env import Environment
+from lab.errors import ExitStatus, LabError
 from lab.policy.model import ClusterState, Pod
 from lab.policy.state import CLUSTER_KINDS, OPTIONAL_KINDS, load_state_file, parse_objects
 from lab.workshop.lab_state import load_stage_state, outside_targets

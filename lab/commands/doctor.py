@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lab.boundary.runner import Runner, ShRunner
-from lab.env import Environment, ExitStatus
-from lab.errors import LabError
+from lab.env import Environment
+from lab.errors import ExitStatus, LabError
 from lab.lifecycle import doctor, enforcement
 from lab.lifecycle.cluster import Cluster
 from lab.pins import Pins

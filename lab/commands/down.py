@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 
 from lab.boundary.runner import Runner, ShRunner
-from lab.env import Environment, ExitStatus
+from lab.env import Environment
+from lab.errors import ExitStatus
 from lab.lifecycle.cluster import Cluster
 
 

@@ -22,7 +22,8 @@ import json
 from typing import Any
 
 from lab.commands._state import add_state_arguments, print_notes, state_from_args
-from lab.env import Environment, ExitStatus
+from lab.env import Environment
+from lab.errors import ExitStatus
 from lab.matrix import Cell, Matrix, Verdict
 from lab.policy.engine import Engine
 from lab.policy.explain import Explainer

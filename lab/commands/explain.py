@@ -18,8 +18,8 @@ import argparse
 import ipaddress
 
 from lab.commands._state import add_state_arguments, find_pod, print_notes, state_from_args
-from lab.env import Environment, ExitStatus
-from lab.errors import LabError
+from lab.env import Environment
+from lab.errors import ExitStatus, LabError
 from lab.policy.explain import Explainer
 from lab.policy.model import PROTOCOLS, Pod
 

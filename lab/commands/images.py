@@ -18,7 +18,8 @@ import argparse
 from pathlib import Path
 
 from lab.boundary.runner import Runner, ShRunner
-from lab.env import Environment, ExitStatus
+from lab.env import Environment
+from lab.errors import ExitStatus
 from lab.lifecycle import images
 from lab.pins import CLUSTER_NAME, Pins
 

@@ -34,8 +34,8 @@ from pathlib import Path
 from lab import pins
 from lab.boundary.kube import DEFAULT_CONTEXT, KubeClients, check_reachable, kubeconfig_path
 from lab.boundary.kubectl import Kubectl
-from lab.env import Environment, ExitStatus
-from lab.errors import LabError
+from lab.env import Environment
+from lab.errors import ExitStatus, LabError
 from lab.matrix import Matrix, Verdict
 from lab.probe.pool import DEFAULT_WORKERS, RETRY_EVERY, RETRY_FOR, RetryPolicy
 from lab.probe.prove import ProbeOptions, ProbeRun, prove

@@ -12,8 +12,8 @@ import argparse
 from datetime import datetime, timezone
 from pathlib import Path
 
-from lab.env import Environment, ExitStatus
-from lab.errors import LabError
+from lab.env import Environment
+from lab.errors import ExitStatus, LabError
 from lab.report.html import stage_heading, write_html
 from lab.report.json_report import DEFAULT_REPORTS_DIR, load_probe_result, newest_per_stage
 from lab.report.table import summary_line

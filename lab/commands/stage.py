@@ -27,7 +27,8 @@ import yaml
 from lab.boundary.kube import DEFAULT_CONTEXT
 from lab.boundary.kubectl import Kubectl
 from lab.boundary.runner import Runner, ShRunner
-from lab.env import Environment, ExitStatus
+from lab.env import Environment
+from lab.errors import ExitStatus
 from lab.workshop import stage_apply
 from lab.workshop.stages import Stage, load_stages, stage_by_name
 

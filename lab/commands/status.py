@@ -7,7 +7,8 @@ from __future__ import annotations
 import argparse
 
 from lab.boundary.runner import ShRunner
-from lab.env import Environment, ExitStatus
+from lab.env import Environment
+from lab.errors import ExitStatus
 from lab.lifecycle.cluster import Cluster
 from lab.lifecycle.status import show
 

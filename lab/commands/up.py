@@ -17,7 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lab.boundary.runner import Runner, ShRunner
-from lab.env import Environment, ExitStatus
+from lab.env import Environment
+from lab.errors import ExitStatus
 from lab.lifecycle.build import DEFAULT_TIMEOUT, UpOptions, build
 from lab.lifecycle.cni import CNIS, DEFAULT_CNI
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from lab.boundary.records import read_record, write_record
 from lab.boundary.runner import Runner
-from lab.env import Environment, ExitStatus
-from lab.errors import LabError
+from lab.env import Environment
+from lab.errors import ExitStatus, LabError
 from lab.lifecycle import calico, doctor, enforcement, images, plain_network, status, waits, workloads
 from lab.lifecycle import cluster as cluster_module
 from lab.lifecycle.cluster import Cluster, RenderedConfig

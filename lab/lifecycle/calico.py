@@ -24,8 +24,7 @@ from typing import IO
 
 from lab.boundary.apply import plan_apply, run_steps
 from lab.boundary.runner import Runner
-from lab.env import ExitStatus
-from lab.errors import LabError
+from lab.errors import ExitStatus, LabError
 from lab.pins import PinnedFile, Pins
 
 FIELD_MANAGER = "netpol-lab"

@@ -22,8 +22,7 @@ from lab import pins
 from lab.boundary import kubeobjects
 from lab.boundary.kubectl import Kubectl
 from lab.boundary.runner import Result, Runner
-from lab.env import ExitStatus
-from lab.errors import LabError
+from lab.errors import ExitStatus, LabError
 from lab.lifecycle.cni import Cni
 
 KIND_CONFIG = "kind-config.yaml"

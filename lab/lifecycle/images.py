@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.boundary.runner import Result, Runner
-from lab.env import ExitStatus
-from lab.errors import LabError
+from lab.errors import ExitStatus, LabError
 from lab.pins import CLUSTER_NAME, Pins
 
 TAG_ONLY = "tag only, digest resolved at pull"

@@ -12,7 +12,8 @@ from rich.table import Table
 
 from lab.boundary import kubeobjects
 from lab.boundary.runner import Runner
-from lab.env import Environment, ExitStatus
+from lab.env import Environment
+from lab.errors import ExitStatus
 from lab.lifecycle.cluster import CNI_LABEL, Cluster
 from lab.lifecycle.workloads import CONTROL_NAMESPACE, STANDIN_NAMESPACE
 from lab.pins import PART_OF_LABEL

@@ -39,8 +39,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from lab.env import ExitStatus
-from lab.errors import LabError
+from lab.errors import ExitStatus, LabError
 from lab.matrix import Cell, Comparison, Matrix, Verdict, aligned, cell_status
 from lab.report.table import summary_line
 from lab.result import PodInfo, ProbeResult

@@ -15,8 +15,7 @@ from typing import Any
 import yaml
 
 from lab import pins
-from lab.env import ExitStatus
-from lab.errors import LabError
+from lab.errors import ExitStatus, LabError
 from lab.policy.model import (
     PROTOCOLS,
     ClusterState,

@@ -15,8 +15,7 @@ from typing import Any
 
 import yaml
 
-from lab.env import ExitStatus
-from lab.errors import LabError
+from lab.errors import ExitStatus, LabError
 from lab.matrix import Matrix
 
 SEED_STAGE = 4  # the stage at which every rule of the scenario holds

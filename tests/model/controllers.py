@@ -492,18 +492,18 @@ def workload_status(cluster: ModelCluster) -> None:
             {"key": "node.kubernetes.io/not-ready", "operator": "Exists"},
         ]
         desired = len([n for n in cluster.store.list(NODES) if _fits(probe_spec, n)])
-        ready = len([p for p in pods if _ready(p)])
+        ready_count = len([p for p in pods if _ready(p)])
         status = {
             "observedGeneration": ds["metadata"]["generation"],
             "desiredNumberScheduled": desired,
             "currentNumberScheduled": len(pods),
             "updatedNumberScheduled": len(pods),
-            "numberReady": ready,
-            "numberAvailable": ready,
+            "numberReady": ready_count,
+            "numberAvailable": ready_count,
             "numberMisscheduled": 0,
         }
-        if ready < desired:
-            status["numberUnavailable"] = desired - ready
+        if ready_count < desired:
+            status["numberUnavailable"] = desired - ready_count
         if ds.get("status") != status:
             ds["status"] = status
             cluster.store.put(("apps", "daemonsets"), ds, spec_changed=False)

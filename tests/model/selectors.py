@@ -192,9 +192,13 @@ def field_matcher(text: str | None) -> Callable[[Mapping[str, Any]], bool]:
         path, operator, value = match.groups()
         if path not in FIELD_PATHS:
             raise SelectorSyntaxError(f'field label not supported: "{path}"')
-        read = FIELD_PATHS[path]
-        if operator == "!=":
-            checks.append(lambda o, read=read, value=value: read(o) != value)
-        else:
-            checks.append(lambda o, read=read, value=value: read(o) == value)
+        checks.append(_field_check(FIELD_PATHS[path], value, equal=operator != "!="))
     return lambda obj: all(check(obj) for check in checks)
+
+
+def _field_check(
+    read: Callable[[Mapping[str, Any]], str], value: str, *, equal: bool
+) -> Callable[[Mapping[str, Any]], bool]:
+    if equal:
+        return lambda o: read(o) == value
+    return lambda o: read(o) != value

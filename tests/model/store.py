@@ -9,6 +9,7 @@ decoding is much cheaper than deep-copying the large CRD schemas.
 
 from __future__ import annotations
 
+import builtins
 import json
 import threading
 import time
@@ -71,7 +72,7 @@ class Store:
             texts = [items[k] for k in sorted(k for k in items if namespace is None or k[0] == namespace)]
         return [json.loads(text) for text in texts]
 
-    def keys(self, type_key: TypeKey) -> list[ObjKey]:
+    def keys(self, type_key: TypeKey) -> builtins.list[ObjKey]:  # ``list`` here is the method above
         """(namespace, name) of every object of a type, without decoding them."""
         with self.lock:
             return sorted(self._objects.get(type_key, {}))

@@ -18,8 +18,7 @@ from lab.boundary.kube import (
     parse_exec_status,
     recent_events,
 )
-from lab.env import ExitStatus
-from lab.errors import LabError
+from lab.errors import ExitStatus, LabError
 from tests.unit.probe.fake_apiserver import (
     FakeApiServer,
     exit_status,

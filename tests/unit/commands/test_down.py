@@ -9,8 +9,7 @@ import pytest
 from lab import cli
 from lab.boundary.runner import Result
 from lab.commands import down
-from lab.env import ExitStatus
-from lab.errors import LabError
+from lab.errors import ExitStatus, LabError
 from tests.fakes import RecordingRunner, captured_env, errors, output
 from tests.unit.fakebin.tools import install
 from tests.unit.lab_world import World

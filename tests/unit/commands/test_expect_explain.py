@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from lab.cli import run
-from lab.env import ExitStatus
+from lab.errors import ExitStatus
 from lab.matrix import Matrix
 from lab.workshop.stages import load_stages, stage_by_name
 from tests.fakes import captured_env, errors, output

@@ -15,7 +15,8 @@ import pytest
 
 from lab.boundary.kube import ExecOutcome
 from lab.cli import run as cli_run
-from lab.env import ExitStatus, project_root
+from lab.env import project_root
+from lab.errors import ExitStatus
 from lab.matrix import Cell, Matrix, Verdict
 from lab.probe.controls import CONTROL_NAMESPACE, CONTROL_ROW
 from lab.probe.targets import plan_probes

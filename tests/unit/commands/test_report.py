@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lab import cli
-from lab.env import ExitStatus
+from lab.errors import ExitStatus
 from lab.report.json_report import save_probe_result
 from tests.fakes import captured_env, errors, output
 from tests.unit.report.dom import parse

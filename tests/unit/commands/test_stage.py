@@ -10,8 +10,8 @@ import yaml
 from lab.boundary.runner import Result
 from lab.cli import run as cli_run
 from lab.commands import stage as stage_command
-from lab.env import Environment, ExitStatus
-from lab.errors import LabError
+from lab.env import Environment
+from lab.errors import ExitStatus, LabError
 from lab.pins import KUBE_CONTEXT
 from lab.workshop import stage_apply
 from lab.workshop.stages import Stage, load_stages

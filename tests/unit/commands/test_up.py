@@ -18,8 +18,8 @@ import yaml
 from lab import cli, pins
 from lab.boundary.runner import Result, Runner, ShRunner
 from lab.commands import up
-from lab.env import Environment, ExitStatus, project_root
-from lab.errors import LabError
+from lab.env import Environment, project_root
+from lab.errors import ExitStatus, LabError
 from lab.lifecycle import build, plain_network
 from lab.lifecycle.build import ENFORCEMENT_RECORD
 from lab.lifecycle.cluster import RENDERED_CONFIG

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from lab.boundary.runner import Result
-from lab.env import ExitStatus, project_root
-from lab.errors import LabError
+from lab.env import project_root
+from lab.errors import ExitStatus, LabError
 from lab.lifecycle.cluster import Cluster, built_differently, render_kind_config
 from lab.lifecycle.cni import CALICO
 from tests.fakes import RecordingRunner

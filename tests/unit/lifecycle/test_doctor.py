@@ -10,7 +10,7 @@ import pytest
 from lab import cli
 from lab.boundary.runner import Result
 from lab.commands import doctor as doctor_command
-from lab.env import ExitStatus
+from lab.errors import ExitStatus
 from lab.lifecycle import doctor
 from lab.lifecycle.cluster import Cluster
 from tests.fakes import RecordingRunner, captured_env, errors, output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import kubernetes_validate
 import pytest
@@ -151,8 +152,7 @@ def test_random_namespace_per_run() -> None:
 
 
 def test_canary_objects_are_valid_and_restricted() -> None:
-    objects = canary_manifests(NS, pins.AGNHOST_IMAGE)
-    objects.append(deny_policy(NS))
+    objects: list[dict[str, Any]] = [*canary_manifests(NS, pins.AGNHOST_IMAGE), deny_policy(NS)]  # JSON objects
     for obj in objects:
         kubernetes_validate.validate(obj, "1.36", strict=True)
         assert obj["metadata"]["labels"]["app.kubernetes.io/part-of"] == "netpol-lab"

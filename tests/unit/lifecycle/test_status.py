@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lab import cli
-from lab.env import ExitStatus
+from lab.errors import ExitStatus
 from lab.lifecycle import status
 from lab.lifecycle.cluster import Cluster
 from tests.fakes import captured_env, errors, output

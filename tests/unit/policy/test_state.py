@@ -12,8 +12,8 @@ from lab.boundary.kubectl import Kubectl
 from lab.boundary.runner import ShRunner
 from lab.cli import run
 from lab.commands._state import find_pod, load_cluster_state
-from lab.env import ExitStatus, project_root
-from lab.errors import LabError
+from lab.env import project_root
+from lab.errors import ExitStatus, LabError
 from lab.policy.model import InputError
 from lab.policy.state import load_state_file
 from lab.workshop.lab_state import load_stage_state

@@ -49,7 +49,9 @@ def test_backend_outside_carves_out_metadata_and_the_cluster_ranges() -> None:
     excepted = [ipaddress.ip_network(cidr) for cidr in block["except"]]
     for needed in (f"{pins.METADATA_IP}/32", pins.POD_SUBNET, pins.SERVICE_SUBNET):
         assert ipaddress.ip_network(needed) in excepted, needed
-    assert all(net.subnet_of(ipaddress.ip_network(block["cidr"])) for net in excepted)
+    everything = ipaddress.ip_network(block["cidr"])
+    assert isinstance(everything, ipaddress.IPv4Network)  # 0.0.0.0/0, asserted above
+    assert all(isinstance(net, ipaddress.IPv4Network) and net.subnet_of(everything) for net in excepted)
     outside_ip = ipaddress.ip_address(pins.OUTSIDE_TARGET.rsplit(":", 1)[0])
     assert not any(outside_ip in net for net in excepted)  # the probe's outside target stays open
 
