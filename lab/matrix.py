@@ -203,19 +203,6 @@ class Matrix:
                 matrix.set(words[0], column, Cell(Verdict.parse(word)))
         return matrix
 
-    def to_table(self) -> str:
-        """Render in the hand-written table format (round-trips through ``from_table``)."""
-        header = ["from \\ to", *self.columns]
-        body = [[row, *(self.get(row, c).verdict.value for c in self.columns)] for row in self.rows]
-        widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-        return (
-            "\n".join(
-                "  ".join(word.ljust(w) for word, w in zip(r, widths, strict=True)).rstrip()
-                for r in [header, *body]
-            )
-            + "\n"
-        )
-
 
 def union_order(first: list[str], second: list[str]) -> list[str]:
     """``first``, then the items of ``second`` it lacks, each in its own order."""

@@ -37,11 +37,10 @@ KubectlArgv = Callable[..., Sequence[str]]
 
 @dataclass(frozen=True)
 class ApplyStep:
-    """One kubectl command of an apply: its argv, what it reads on stdin, and what it is for."""
+    """One kubectl command of an apply: its argv, and what it reads on stdin."""
 
     argv: tuple[str, ...]
     input: str | None = None
-    purpose: str = ""
 
 
 def apply_argv(kubectl: KubectlArgv, files: Sequence[str]) -> list[str]:
@@ -137,21 +136,15 @@ def plan_apply(
     shown_sources = [_shown(root / s, root) + ("/" if (root / s).is_dir() else "") for s in sources]
     steps: list[ApplyStep] = []
     if foundation_files:
-        steps.append(
-            ApplyStep(tuple(apply_argv(kubectl, foundation_files)), purpose="namespaces and CRDs first")
-        )
+        steps.append(ApplyStep(tuple(apply_argv(kubectl, foundation_files))))
     if foundation_inline:
-        steps.append(
-            ApplyStep(
-                tuple(apply_argv(kubectl, ["-"])), _dump(foundation_inline), "namespaces and CRDs first"
-            )
-        )
+        steps.append(ApplyStep(tuple(apply_argv(kubectl, ["-"])), _dump(foundation_inline)))
     if crd_files or crd_names:
         files = [arg for name in crd_files for arg in ("-f", name)]
         wait = kubectl("wait", "--for=condition=Established", f"--timeout={timeout}s", *files, *crd_names)
-        steps.append(ApplyStep(tuple(wait), purpose="until the new CRDs are served"))
+        steps.append(ApplyStep(tuple(wait)))
     if foundation_files != shown_sources:
-        steps.append(ApplyStep(tuple(apply_argv(kubectl, shown_sources)), purpose="everything"))
+        steps.append(ApplyStep(tuple(apply_argv(kubectl, shown_sources))))
     return steps
 
 
@@ -163,13 +156,13 @@ def plan_apply_documents(
     rest = [d for d in documents if not is_foundation(d)]
     steps: list[ApplyStep] = []
     if found:
-        steps.append(ApplyStep(tuple(apply_argv(kubectl, ["-"])), _dump(found), "namespaces and CRDs first"))
+        steps.append(ApplyStep(tuple(apply_argv(kubectl, ["-"])), _dump(found)))
         crds = _crd_names(found)
         if crds:
             wait = kubectl("wait", "--for=condition=Established", f"--timeout={timeout}s", *crds)
-            steps.append(ApplyStep(tuple(wait), purpose="until the new CRDs are served"))
+            steps.append(ApplyStep(tuple(wait)))
     if rest:
-        steps.append(ApplyStep(tuple(apply_argv(kubectl, ["-"])), _dump(rest), "everything"))
+        steps.append(ApplyStep(tuple(apply_argv(kubectl, ["-"])), _dump(rest)))
     return steps
 
 

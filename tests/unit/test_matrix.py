@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lab.matrix import Cell, Matrix, Verdict, matches, restrict
+from tests.tables import table_text
 
 TABLE = """# a comment
 from \\ to  a:80   b:80   dns
@@ -18,7 +19,7 @@ def test_table_round_trips() -> None:
     assert matrix.rows == ["a", "b"]
     assert matrix.columns == ["a:80", "b:80", "dns"]
     assert matrix.get("b", "dns").verdict == Verdict.DNS_FAIL
-    again = Matrix.from_table(matrix.to_table())
+    again = Matrix.from_table(table_text(matrix))
     assert again.cells == matrix.cells
 
 

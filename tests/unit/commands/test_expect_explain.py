@@ -12,6 +12,7 @@ from lab.errors import ExitStatus
 from lab.matrix import Matrix
 from lab.workshop.stages import load_stages, stage_by_name
 from tests.fakes import captured_env, errors, output
+from tests.tables import table_text
 from tests.unit.policy.builders import namespace, pod, policy
 
 
@@ -27,7 +28,7 @@ def test_expect_seed_prints_the_workshop_matrix() -> None:
         + "\n"
         + "\n".join(" ".join(c.strip() for c in ln.strip("|").split("|")) for ln in rows)
     )
-    assert Matrix.from_table(table).to_table() == seed.to_table()
+    assert table_text(Matrix.from_table(table)) == table_text(seed)
     assert "synthetic" in errors(env)
 
 

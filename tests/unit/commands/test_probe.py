@@ -22,6 +22,7 @@ from lab.probe.controls import CONTROL_NAMESPACE, CONTROL_ROW
 from lab.probe.targets import plan_probes
 from lab.workshop.stages import load_stages, stage_by_name
 from tests.fakes import captured_env, errors, output
+from tests.tables import table_text
 from tests.unit.probe.fake_apiserver import SUCCESS, Exec, FakeApiServer, exit_status, frame, pod_object
 from tests.unit.probe.fakes import lab_pods, outcome_for
 from tests.unit.probe.test_controls import META, OUT
@@ -86,7 +87,7 @@ def test_seed_cluster_matches_the_seed_table(apiserver: FakeApiServer, kubeconfi
 
 
 def test_a_wrong_cell_fails_and_prints_its_reproduce_line(apiserver: FakeApiServer, kubeconfig: Path) -> None:
-    truth = Matrix.from_table(SEED.to_table())
+    truth = Matrix.from_table(table_text(SEED))
     truth.set("untrusted", "backend:80", Cell(Verdict.ALLOW))  # the impostor gets in
     simulate(apiserver, truth, control=REACHABLE)
     status, out, _ = probe(kubeconfig, "--stage", "seed")
@@ -101,7 +102,7 @@ def test_a_wrong_cell_fails_and_prints_its_reproduce_line(apiserver: FakeApiServ
 def test_without_a_working_control_blocked_exits_are_inconclusive(
     apiserver: FakeApiServer, kubeconfig: Path
 ) -> None:
-    offline = Matrix.from_table(SEED.to_table())  # no internet, no metadata server: nobody gets out
+    offline = Matrix.from_table(table_text(SEED))  # no internet, no metadata server: nobody gets out
     for column in (OUT, META):
         offline.set("untrusted", column, Cell(Verdict.DENY))
     simulate(apiserver, offline, control={OUT: Verdict.DENY, META: Verdict.DENY})
