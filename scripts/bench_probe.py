@@ -94,8 +94,12 @@ def main() -> None:
     print(f"{'workers':>8} {'wall s':>8} {'sum of probes s':>16} {'speed-up':>9} {'wall / one timeout':>19}")
     for workers in args.workers:
         transport = SimulatedTransport(blocked, args.overhead)
+
+        def factory(t: SimulatedTransport = transport) -> SimulatedTransport:
+            return t
+
         started = time.monotonic()
-        observed = run_probes(probes, lambda t=transport: t, workers=workers, retry=RetryPolicy(0, 1))
+        observed = run_probes(probes, factory, workers=workers, retry=RetryPolicy(0, 1))
         wall = time.monotonic() - started
         verdicts = [cell.verdict for _, _, cell in observed if cell.verdict != Verdict.NOT_JUDGED]
         assert verdicts.count(Verdict.DENY) == len(blocked), "the simulated verdicts came back wrong"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from lab import cli
-from lab.env import ExitStatus
+from lab.errors import ExitStatus
 from lab.lifecycle import build, waits
 from tests.fakes import errors, output
 from tests.model.world import LabWorld
@@ -48,7 +48,7 @@ def lab_versions(world: LabWorld) -> dict[str, str]:
     return out
 
 
-def canaries(world: LabWorld) -> list[list[str]]:
+def canaries(world: LabWorld) -> list[str]:
     return [
         line for line in world.cluster.request_log if "netpol-lab-enforcement-" in line and "PATCH" in line
     ]

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,10 @@ SHA_PIN = re.compile(r"^\s*-?\s*uses:\s*([\w.-]+/[\w./-]+)@([0-9a-f]{40})\s+#\s*
 
 
 def workflow() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    data: dict[str | bool, Any] = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
     if True in data:  # YAML 1.1 reads the key `on` as a boolean
         data["on"] = data.pop(True)
-    return data
+    return {str(key): value for key, value in data.items()}
 
 
 def steps() -> list[dict[str, Any]]:
@@ -41,7 +42,7 @@ def steps() -> list[dict[str, Any]]:
     return list(job["steps"])
 
 
-def step_index(predicate: Any, what: str) -> int:
+def step_index(predicate: Callable[[dict[str, Any]], bool], what: str) -> int:
     for index, step in enumerate(steps()):
         if predicate(step):
             return index

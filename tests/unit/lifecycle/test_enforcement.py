@@ -152,7 +152,7 @@ def test_random_namespace_per_run() -> None:
 
 
 def test_canary_objects_are_valid_and_restricted() -> None:
-    objects: list[dict[str, Any]] = [*canary_manifests(NS, pins.AGNHOST_IMAGE), deny_policy(NS)]  # JSON objects
+    objects: list[dict[str, Any]] = [*canary_manifests(NS, pins.AGNHOST_IMAGE), deny_policy(NS)]
     for obj in objects:
         kubernetes_validate.validate(obj, "1.36", strict=True)
         assert obj["metadata"]["labels"]["app.kubernetes.io/part-of"] == "netpol-lab"

@@ -8,6 +8,8 @@ states an upstream behaviour and checks it through the real client path.
 from __future__ import annotations
 
 import json
+import subprocess
+from typing import Any
 
 import pytest
 import yaml
@@ -24,7 +26,13 @@ CONFIGMAP = {
 }
 
 
-def ssa(world: LabWorld, *docs: dict, manager: str = "netpol-lab", force: bool = False, check: bool = True):
+def ssa(
+    world: LabWorld,
+    *docs: dict[str, Any],
+    manager: str = "netpol-lab",
+    force: bool = False,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
     args = ["apply", "--server-side", f"--field-manager={manager}", "-f", "-"]
     if force:
         args.insert(2, "--force-conflicts")

@@ -67,24 +67,30 @@ class Reachability:
 
     def expect_peer(
         self, from_: tuple[str | None, str | None], to: tuple[str | None, str | None], value: bool
-    ) -> None:
+    ) -> Reachability:
         for a, b in self.table:
             if self._match(a, *from_) and self._match(b, *to):
                 self.table[(a, b)] = value
+        return self
 
-    def expect_all_ingress(self, target: str, value: bool) -> None:
+    def expect_all_ingress(self, target: str, value: bool) -> Reachability:
         for a in self.pods:
             self.table[(a, target)] = value
+        return self
 
-    def expect_all_egress(self, source: str, value: bool) -> None:
+    def expect_all_egress(self, source: str, value: bool) -> Reachability:
         for b in self.pods:
             self.table[(source, b)] = value
+        return self
 
-    def expect(self, a: str, b: str, value: bool) -> None:
+    def expect(self, a: str, b: str, value: bool) -> Reachability:
         self.table[(a, b)] = value
+        return self
 
 
-Expectation = Callable[[Reachability], None]
+# The calls' results are ignored: the expect_* methods return the table only so that a case's lambda
+# can make several calls in order, as a tuple.
+Expectation = Callable[[Reachability], object]
 
 
 def observed(state: ClusterState, port: int, protocol: str) -> dict[tuple[str, str], bool]:

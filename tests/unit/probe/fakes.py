@@ -111,7 +111,7 @@ def script_from_matrix(probes: Sequence[Probe], matrix: Matrix) -> dict[tuple[st
     script: dict[tuple[str, tuple[str, ...]], Answer] = {}
     for probe in probes:
         outcome = outcome_for(probe, matrix.get(probe.row, probe.column).verdict)
-        script[(probe.source.name, probe.argv)] = lambda _, o=outcome: o
+        script[(probe.source.name, probe.argv)] = always(outcome)
     return script
 
 
