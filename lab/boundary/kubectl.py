@@ -7,9 +7,13 @@ no command silently falls back to whatever context is current.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from lab import pins
+
+# What a function that builds kubectl command lines looks like (a Kubectl, or a test's stand-in).
+KubectlArgv = Callable[..., Sequence[str]]
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from lab.boundary.kubectl import Kubectl
 from lab.boundary.runner import Runner, ShRunner
 from lab.env import Environment
 from lab.errors import ExitStatus
+from lab.lifecycle.cluster import require_lab
 from lab.workshop import stage_apply
 from lab.workshop.stages import Stage, load_stages, stage_by_name
 
@@ -141,8 +142,14 @@ def change_stage(
     *,
     probe: ProbeFunction,
 ) -> ExitStatus:
-    """apply / next / reset: plan, show what changes, run, then probe (unless --no-probe)."""
+    """apply / next / reset: plan, show what changes, run, then probe (unless --no-probe).
+
+    The stage's name is checked first, then that the cluster is a lab (its fingerprint): nothing is
+    printed or changed for a cluster `up` did not build."""
     kubectl = _kubectl(args)
+    if args.action == "apply":
+        stage_by_name(list(stages), args.stage)
+    require_lab(runner, kubectl)
     current = stage_apply.read_current_stage(runner, kubectl)
     target = target_stage(args, stages, current)
     if target is None:

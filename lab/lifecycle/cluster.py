@@ -20,8 +20,8 @@ import yaml
 
 from lab import pins
 from lab.boundary import kubeobjects
-from lab.boundary.kubectl import Kubectl
-from lab.boundary.runner import Result, Runner
+from lab.boundary.kubectl import Kubectl, KubectlArgv
+from lab.boundary.runner import Result, Runner, not_installed
 from lab.errors import ExitStatus, LabError
 from lab.lifecycle.cni import Cni
 
@@ -193,3 +193,47 @@ def built_differently(nodes: Sequence[dict[str, Any]], expected: RenderedConfig)
         if found != expected.fingerprint:
             return "another node image or kind-config.yaml"
     return None
+
+
+# -- is this a lab? ---------------------------------------------------------------------------------
+
+NOT_A_LAB_FIX = (
+    "point --context at the lab (default kind-netpol-lab; `kubectl config get-contexts` lists them) "
+    "or build it with `make lab-up`"
+)
+
+
+def lab_fingerprint(runner: Runner, kubectl: KubectlArgv) -> tuple[str | None, str]:
+    """The fingerprint ``up`` stamped on every node of a cluster it built, and what was seen.
+
+    (fingerprint, "") for a lab; (None, why not) otherwise: nodes without the label, nodes that
+    disagree, or a cluster that does not answer."""
+    result = runner.run(list(kubectl("get", "nodes", "-o", "json")), timeout=60)
+    if result.dry_run:
+        return "dry-run", ""
+    if not result.ok:
+        if result.not_found:
+            raise not_installed(result.argv[0])
+        return None, f"its API server does not answer ({result.error_line()})"
+    nodes = kubeobjects.items(result.stdout)
+    if not nodes:
+        return None, "it has no nodes"
+    found = {kubeobjects.labels(n).get(FINGERPRINT_LABEL) for n in nodes}
+    if None in found:
+        return None, f"its nodes carry no {FINGERPRINT_LABEL} label: `netpol-lab up` did not build it"
+    if len(found) > 1:
+        return None, f"its nodes carry different {FINGERPRINT_LABEL} labels"
+    return found.pop(), ""
+
+
+def require_lab(runner: Runner, kubectl: Kubectl) -> str:
+    """Stop before changing anything unless ``kubectl``'s cluster is one ``up`` built (its fingerprint)."""
+    fingerprint, why = lab_fingerprint(runner, kubectl)
+    if fingerprint is None:
+        status = ExitStatus.MISSING_PREREQUISITE
+        raise LabError(
+            f"context {kubectl.context} is not a netpol-lab cluster ({why}): nothing was changed; "
+            f"{NOT_A_LAB_FIX}",
+            status,
+        )
+    return fingerprint

@@ -16,6 +16,8 @@ from lab.pins import KUBE_CONTEXT
 from lab.workshop import stage_apply
 from lab.workshop.stages import Stage, load_stages
 from tests.fakes import RecordingRunner, captured_env, errors, output
+from tests.model.world import LabWorld
+from tests.unit.lab_world import World, listing
 
 STAGES = load_stages(captured_env().root)
 KUBECTL = f"kubectl --context {KUBE_CONTEXT}"
@@ -45,8 +47,10 @@ class ProbeSpy:
 
 
 def at_stage(number: int | None) -> RecordingRunner:
+    """A lab (its nodes carry the fingerprint `up` stamps) whose stage record says ``number``."""
     runner = RecordingRunner()
     runner.answer(GET_STAGE, stdout="" if number is None else str(number))
+    runner.answer(f"{KUBECTL} get nodes -o json", stdout=listing(World().nodes()))
     return runner
 
 
@@ -158,7 +162,8 @@ def test_apply_prints_the_changes_then_probes() -> None:
     assert "name: backend-to-outside" in text  # the YAML that changed
     assert "backend -> outside  DENY -> ALLOW" in text
     assert spy.stages == [5]
-    assert runner.lines[0].startswith(GET_STAGE)
+    assert runner.lines[0] == f"{KUBECTL} get nodes -o json"  # is it a lab? before anything else
+    assert runner.lines[1].startswith(GET_STAGE)
 
 
 def test_next_follows_the_recorded_stage() -> None:
@@ -255,3 +260,50 @@ def test_dry_run_prints_the_plan_and_runs_nothing() -> None:
     assert (
         f"$ {DELETE_K8S} 'netpol-lab/stage,netpol-lab/stage notin (0,1,2,3,4,5,6)' --ignore-not-found" in text
     )
+
+
+# -- only the lab: through real kubectl against the model ------------------------------------------
+
+
+def test_a_cluster_up_did_not_build_is_refused_before_anything_changes(model_world: LabWorld) -> None:
+    model_world.kind_create()  # a kind cluster, but not the lab (no fingerprint on its nodes)
+    before = len(model_world.cluster.request_log)
+    env = model_world.environment()
+    assert cli_run(["stage", "apply", "3"], env) == ExitStatus.MISSING_PREREQUISITE
+    assert errors(env).splitlines() == [
+        "error: context kind-netpol-lab is not a netpol-lab cluster (its nodes carry no "
+        "netpol-lab/fingerprint label: `netpol-lab up` did not build it): nothing was changed; point "
+        "--context at the lab (default "
+        "kind-netpol-lab; `kubectl config get-contexts` lists them) or build it with `make lab-up`"
+    ]
+    assert (
+        output(env) == "$ kubectl --context kind-netpol-lab get nodes -o json\n"
+    )  # the check, not even the plan
+    writes = [r for r in model_world.cluster.request_log[before:] if not r.startswith("GET ")]
+    assert writes == []
+
+
+def test_another_context_is_refused_too(model_world: LabWorld) -> None:
+    model_world.kind_create()
+    env = model_world.environment()
+    assert (
+        cli_run(["stage", "reset", "--context", "some-other-cluster"], env) == ExitStatus.MISSING_PREREQUISITE
+    )
+    assert "context some-other-cluster is not a netpol-lab cluster" in errors(env)
+
+
+def test_an_unknown_stage_is_refused_before_the_cluster_is_asked(model_world: LabWorld) -> None:
+    env = model_world.environment()
+    assert cli_run(["stage", "apply", "99"], env) == ExitStatus.USAGE
+    assert errors(env).splitlines() == ["error: no stage '99': choose one of 0, 1, 2, 3, 4, 5, 6 or seed"]
+    assert model_world.cluster.request_log == [] and model_world.tool_calls() == []
+
+
+def test_without_a_lab_a_stage_command_is_one_line(model_world: LabWorld) -> None:
+    env = model_world.environment()
+    assert cli_run(["stage", "next"], env) == ExitStatus.MISSING_PREREQUISITE
+    lines = errors(env).splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "error: context kind-netpol-lab is not a netpol-lab cluster"
+    )
+    assert "make lab-up" in lines[0]
