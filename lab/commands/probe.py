@@ -28,6 +28,8 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import os
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -107,17 +109,59 @@ def _check_arguments(args: argparse.Namespace) -> tuple[str, int]:
         raise LabError("--retry-for cannot be negative", ExitStatus.USAGE)
     if args.junit and not (args.stage or args.expect):
         raise LabError("--junit needs an expectation: add --stage N or --expect computed", ExitStatus.USAGE)
+    _check_outputs(args)
     try:
         return parse_host_port(args.outside)
     except ValueError as error:
         raise LabError(f"--outside: {error}", ExitStatus.USAGE) from None
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Every output path must be writable before the first probe: a run is not thrown away at the end."""
+    outputs = []
+    if args.save is not None:
+        outputs.append(("--save", Path(args.save), True))
+    if args.junit:
+        outputs.append(("--junit", Path(args.junit), False))
+    for option, path, folder in outputs:
+        directory = path if folder else path.parent
+        problem = ""
+        if folder and path.exists() and not path.is_dir():
+            problem = "it is a file, not a folder"
+        elif not folder and path.is_dir():
+            problem = "it is a folder"
+        else:
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                problem = error.strerror or str(error)
+            else:
+                if not os.access(directory, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+                    problem = "permission denied"
+        if problem:
+            raise LabError(
+                f"{option} {path}: cannot be written ({problem}): choose another path; nothing was probed",
+                ExitStatus.USAGE,
+            )
+
+
 def _stage_expectation(env: Environment, name: str) -> tuple[Matrix, str, str]:
+    """The stage's hand-written table, each cell with the evaluator's reason where the two agree
+    (the reports then say why a flow is expected to be denied)."""
+    from lab.workshop.lab_matrix import expected_lab_matrix
+    from lab.workshop.lab_state import load_stage_state
     from lab.workshop.stages import load_stages, stage_by_name
 
     stage = stage_by_name(load_stages(env.root), name)
-    return stage.expect, str(stage.number), f"Stage {stage.number}: {stage.title}"
+    table = stage.expect
+    computed = expected_lab_matrix(load_stage_state(env.root, str(stage.number)))
+    expected = Matrix(rows=list(table.rows), columns=list(table.columns), title=table.title)
+    for row, column, cell in table:
+        reasoned = computed.get(row, column)
+        if reasoned.verdict == cell.verdict and reasoned.reason and not cell.reason:
+            cell = replace(cell, reason=reasoned.reason)
+        expected.set(row, column, cell)
+    return expected, str(stage.number), f"Stage {stage.number}: {stage.title}"
 
 
 def _computed_expectation(args: argparse.Namespace, env: Environment) -> Matrix:
@@ -214,6 +258,9 @@ def report(
             f"{len(result.probes)} probes in {result.seconds:.1f} s ({result.tries} tries, "
             f"{args.workers} at a time)" + (f"; {summary_line(comparison)}" if comparison is not None else "")
         )
+    if args.save is not None:  # first: the result matters more than its JUnit view
+        saved = save_probe_result(recorded, args.save)
+        env.err(f"saved {saved}")
     if args.junit and expected is not None and comparison is not None:
         from lab.report.junit import write_junit
 
@@ -228,9 +275,6 @@ def report(
             probed_at=probed_at,
         )
         env.err(f"wrote {args.junit}")
-    if args.save is not None:
-        saved = save_probe_result(recorded, args.save)
-        env.err(f"saved {saved}")
 
     failed = [(row, column, cell) for row, column, cell in observed if cell.verdict == Verdict.CHECK_FAILED]
     if comparison is not None and not comparison.ok:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -133,6 +134,14 @@ def test_junit_and_saved_result(apiserver: FakeApiServer, kubeconfig: Path, tmp_
     assert suite.get("tests") == "30" and suite.get("failures") == "0"
     saved = list((tmp_path / "saved").glob("probe-stage-4-*.json"))
     assert len(saved) == 1 and "saved" in err
+    assert err.index("saved") < err.index("wrote")  # the result first: it matters more than its JUnit view
+    # the expectation says why: the report's "why each denied flow is denied" reads it
+    cells = {(c["from"], c["to"]): c for c in json.loads(saved[0].read_text())["cells"]}
+    why = cells[("untrusted", "backend:80")]["expected"]["reason"]
+    assert (
+        why.startswith("ingress: backend/backend is isolated by backend/default-deny")
+        and "no rule allows" in why
+    )
 
 
 def test_failed_checks_are_an_error_not_a_pass(apiserver: FakeApiServer, kubeconfig: Path) -> None:
@@ -174,3 +183,23 @@ def test_help_explains_the_verdict_words(capsys: pytest.CaptureFixture[str]) -> 
     text = capsys.readouterr().out
     for word in ("ALLOW", "DENY", "REFUSED", "DNS-FAIL", "?", "ERROR", "make lab-up"):
         assert word in text
+
+
+@pytest.mark.parametrize(
+    ("option", "make", "problem"),
+    [
+        ("--save", lambda base: (base / "taken").write_text("a file"), "it is a file, not a folder"),
+        ("--junit", lambda base: (base / "taken").mkdir(), "it is a folder"),
+    ],
+)
+def test_an_output_that_cannot_be_written_stops_before_the_first_probe(
+    option: str, make: Callable[[Path], object], problem: str, tmp_path: Path
+) -> None:
+    make(tmp_path)
+    env = captured_env({"PATH": "/nonexistent", "KUBECONFIG": str(tmp_path / "none")})
+    argv = ["probe", "--stage", "seed", option, str(tmp_path / "taken")]
+    assert cli_run(argv, env) == ExitStatus.USAGE
+    assert errors(env).splitlines() == [
+        f"error: {option} {tmp_path / 'taken'}: cannot be written ({problem}): choose another path; "
+        "nothing was probed"
+    ]
