@@ -48,6 +48,29 @@ def policy(ns: str, name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def cnp(
+    name: str,
+    tier: str,
+    priority: int,
+    subject: Mapping[str, Any],
+    *,
+    ingress: Iterable[Mapping[str, Any]] | None = None,
+    egress: Iterable[Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2); a direction left None has no rules."""
+    spec: dict[str, Any] = {"tier": tier, "priority": priority, "subject": dict(subject)}
+    if ingress is not None:
+        spec["ingress"] = [dict(rule) for rule in ingress]
+    if egress is not None:
+        spec["egress"] = [dict(rule) for rule in egress]
+    return {
+        "apiVersion": "policy.networking.k8s.io/v1alpha2",
+        "kind": "ClusterNetworkPolicy",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
 def state_of(objects: Iterable[Mapping[str, Any]], source: str = "test") -> ClusterState:
     return parse_objects([{"apiVersion": "v1", "kind": "List", "items": list(objects)}], source)
 
