@@ -41,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"netpol-lab {__version__}")
-    parser.add_argument("verb", choices=sorted(VERBS), metavar="COMMAND", help="one of the commands below")
+    parser.add_argument(
+        "verb", nargs="?", choices=sorted(VERBS), metavar="COMMAND", help="one of the commands below"
+    )
     parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return parser
 
@@ -60,7 +62,13 @@ def verb_parser(verb: str) -> tuple[argparse.ArgumentParser, object]:
 
 def run(argv: Sequence[str], env: Environment) -> ExitStatus:
     """Parse ``argv`` (without the program name) and run the command."""
-    top = build_parser().parse_args(list(argv))
+    top_parser = build_parser()
+    top = top_parser.parse_args(list(argv))
+    if top.verb is None:  # bare `netpol-lab`: say what to type, not which internal argument is missing
+        top_parser.print_usage(env.stderr)
+        return env.fail(
+            f"name a command: {', '.join(VERBS)} (`netpol-lab --help` says what each does)", ExitStatus.USAGE
+        )
     parser, module = verb_parser(top.verb)
     args = parser.parse_args(top.rest)
     try:

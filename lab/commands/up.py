@@ -63,6 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
+    if not args.timeout > 0:
+        return env.fail(f"--timeout {args.timeout:g}: give a number of seconds above 0", ExitStatus.USAGE)
     runner = ShRunner(env.stdout, env=env.env, cwd=env.root, dry_run=args.dry_run)
     return execute(args, env, runner)
 

@@ -41,7 +41,10 @@ def _table(*columns: str) -> Table:
 def show(env: Environment, runner: Runner, cluster: Cluster, *, check_exists: bool = True) -> ExitStatus:
     """Print the lab's state; ERROR with the fix when there is no lab."""
     if check_exists and not cluster.exists():
-        return env.fail(f"there is no lab cluster {cluster.name}: create it with `make lab-up`")
+        return env.fail(
+            f"there is no lab cluster {cluster.name}: create it with `make lab-up`",
+            ExitStatus.MISSING_PREREQUISITE,
+        )
     console = env.console()
     nodes = cluster.nodes()
     slot_of = {kubeobjects.name(n): kubeobjects.labels(n).get(SLOT_LABEL, "") for n in nodes}

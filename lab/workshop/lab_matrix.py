@@ -81,7 +81,7 @@ def expected_lab_matrix(
 ) -> Matrix:
     """The engine's verdict for every cell of the lab's matrix."""
     matrix = Matrix(title=title or "computed")
-    public = parse_target(outside)
+    public = parse_target(outside, "--outside")
     targets = {
         scenario.OUTSIDE_COLUMN: ExternalTarget(public.ip, public.port, public.protocol, "outside"),
         scenario.METADATA_COLUMN: ExternalTarget(pins.METADATA_IP, 80, "TCP", "metadata"),

@@ -52,8 +52,8 @@ def _yaml_documents(path: Path) -> list[dict[str, Any]]:
         raise InputError(f"{path}: not valid YAML: {str(error).splitlines()[0]}") from None
 
 
-def parse_target(text: str) -> ExternalTarget:
-    """``IP:PORT[/PROTO]`` (IPv6 in brackets: ``[fd00::1]:80``)."""
+def parse_target(text: str, option: str = "--to") -> ExternalTarget:
+    """``IP:PORT[/PROTO]`` (IPv6 in brackets: ``[fd00::1]:80``); errors name ``option``."""
     spec, _, protocol = text.partition("/")
     protocol = (protocol or "TCP").upper()
     host, _, port = spec.rpartition(":")
@@ -63,16 +63,16 @@ def parse_target(text: str) -> ExternalTarget:
         number = int(port)
     except ValueError:
         raise LabError(
-            f"--to {text}: write IP:PORT[/PROTO], for example 10.0.0.5:443/TCP", ExitStatus.USAGE
+            f"{option} {text}: write IP:PORT[/PROTO], for example 10.0.0.5:443/TCP", ExitStatus.USAGE
         ) from None
     if protocol not in PROTOCOLS or not 1 <= number <= 65535:
-        raise LabError(f"--to {text}: port 1-65535 and protocol TCP, UDP or SCTP", ExitStatus.USAGE)
+        raise LabError(f"{option} {text}: port 1-65535 and protocol TCP, UDP or SCTP", ExitStatus.USAGE)
     return ExternalTarget(host, number, protocol)
 
 
 def outside_targets(outside: str = pins.OUTSIDE_TARGET) -> list[ExternalTarget]:
     """The probes' outside targets: a public address and the cloud metadata address."""
-    public = parse_target(outside)
+    public = parse_target(outside, "--outside")
     return [
         ExternalTarget(public.ip, public.port, public.protocol, "outside"),
         ExternalTarget(pins.METADATA_IP, 80, "TCP", "metadata"),
