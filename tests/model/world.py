@@ -26,13 +26,13 @@ import yaml
 
 from lab import pins
 from lab.env import Environment, project_root
+from tests import calico_schemas
 from tests.fakes import captured_env
 from tests.model.cluster import ModelCluster, World
 from tests.model.dataplane import Dataplane
 from tests.model.labplane import lab_dataplane
 
 FAKE_TOOL = Path(__file__).with_name("fake_tool.py")
-SCHEMAS = project_root().parent / "shared" / "schemas"
 NO_KUBECTL = (
     "kubectl not found on PATH: install it (`make tools` puts a pinned one in ./bin) to run the model tests"
 )
@@ -149,10 +149,10 @@ STATUS_KINDS = {"TigeraStatus", "Installation", "APIServer", "Whisker", "Goldman
 
 
 def crd_object(group: str, kind: str, plural: str, scope: str, schema_file: str | None) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-    if schema_file and (SCHEMAS / schema_file).is_file():
-        schema = json.loads((SCHEMAS / schema_file).read_text())
     version = "v1alpha2" if group == "policy.networking.k8s.io" else "v1"
+    schema: dict[str, Any] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    if schema_file:
+        schema = calico_schemas.schema(f"{group}/{version}", kind) or schema
     entry: dict[str, Any] = {
         "name": version,
         "served": True,

@@ -5,7 +5,6 @@ and the restricted Pod Security Standard for pods in namespaces that enforce it.
 from __future__ import annotations
 
 import copy
-import json
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -18,11 +17,10 @@ import yaml
 from lab.env import project_root
 from lab.pins import PART_OF_LABEL
 from lab.scenario import LAB_NAMESPACES
+from tests import calico_schemas
 
 ROOT = project_root()
 K8S_VERSION = "1.36.0"
-# CI clones the repository into its own folder with shared/ beside it: locate it relative to the repo.
-SCHEMAS = ROOT.parent / "shared" / "schemas"
 CALICO_GROUPS = ("operator.tigera.io/", "crd.projectcalico.org/", "projectcalico.org/")
 
 FILES = sorted([*ROOT.glob("manifests/**/*.yaml"), *ROOT.glob("stages/**/*.yaml")])
@@ -70,13 +68,6 @@ def test_the_kubernetes_check_is_strict() -> None:
 # --- Calico objects ---------------------------------------------------------------------------------
 
 
-def schema_file(doc: dict[str, Any]) -> Path:
-    group, version = str(doc["apiVersion"]).split("/")
-    if group == "projectcalico.org":  # served by Calico's API server, same spec as the CRD of that kind
-        group, version = "crd.projectcalico.org", "v1"
-    return SCHEMAS / f"{group}_{version}_{doc['kind']}.json"
-
-
 def closed(schema: Any) -> Any:
     """The schema with unknown keys forbidden: the API server prunes them silently, which hides typos."""
     if isinstance(schema, list):
@@ -94,27 +85,25 @@ def closed(schema: Any) -> Any:
 
 
 @cache
-def load_schema(path: Path) -> dict[str, Any]:
-    schema: dict[str, Any] = closed(json.loads(path.read_text()))
-    return schema
+def load_schema(api_version: str, kind: str) -> dict[str, Any]:
+    found = calico_schemas.schema(api_version, kind)
+    assert found is not None, f"no schema for {api_version} {kind} in {calico_schemas.source()}"
+    closed_schema: dict[str, Any] = closed(found)
+    return closed_schema
 
 
 def validate_calico(doc: dict[str, Any]) -> None:
-    path = schema_file(doc)
-    assert path.is_file(), f"no schema for {doc['apiVersion']} {doc['kind']} in {SCHEMAS}"
+    schema = load_schema(doc["apiVersion"], doc["kind"])
     body = copy.deepcopy(doc)
     body.pop("status", None)
-    jsonschema.validate(body, load_schema(path))
-    for rule in load_schema(path).get("x-kubernetes-validations", []):
+    jsonschema.validate(body, schema)
+    for rule in schema.get("x-kubernetes-validations", []):
         if "metadata.name ==" in rule.get("rule", ""):  # the one CEL rule shape these CRDs use: allowed names
             allowed = [part.split("'")[1] for part in rule["rule"].split("||")]
             assert doc["metadata"]["name"] in allowed, rule["message"]
 
 
-needs_schemas = pytest.mark.skipif(
-    not SCHEMAS.is_dir(),
-    reason=f"Calico schemas not found at {SCHEMAS}: put shared/ beside the repository to check them",
-)
+needs_schemas = pytest.mark.skipif(calico_schemas.source() is None, reason=calico_schemas.MISSING)
 
 
 @needs_schemas

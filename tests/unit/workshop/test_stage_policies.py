@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 from typing import Any
 
 import jsonschema
@@ -12,11 +11,11 @@ import pytest
 from lab import pins
 from lab.env import project_root
 from lab.workshop.stages import load_stages, stage_by_name
+from tests import calico_schemas
 
 STAGES = load_stages(project_root())
-# Calico's CRD schemas live beside the repository (../shared/schemas), never inside it.
-SCHEMAS = project_root().parent / "shared" / "schemas"
-GNP_SCHEMA = SCHEMAS / "crd.projectcalico.org_v1_GlobalNetworkPolicy.json"
+# Calico's CRD schemas: the verified bundle in the cache, or ../shared/schemas (never in the repo).
+GNP_SCHEMA = calico_schemas.schema("projectcalico.org/v3", "GlobalNetworkPolicy")
 K8S_POLICY_ORDER = 1000  # Calico places Kubernetes NetworkPolicies at this order
 
 
@@ -83,10 +82,11 @@ def test_default_deny_keeps_dns_and_ends_in_deny() -> None:
         assert rule["destination"]["selector"] == 'k8s-app == "kube-dns"'
 
 
-@pytest.mark.skipif(not GNP_SCHEMA.is_file(), reason=f"Calico schemas not found at {SCHEMAS}")
+@pytest.mark.skipif(GNP_SCHEMA is None, reason=calico_schemas.MISSING)
 @pytest.mark.parametrize("name", sorted(guardrails()))
 def test_guardrail_fits_calicos_schema(name: str) -> None:
-    schema = json.loads(GNP_SCHEMA.read_text(encoding="utf-8"))
+    schema = GNP_SCHEMA
+    assert schema is not None
     policy = guardrails()[name]
     assert policy["apiVersion"] == "projectcalico.org/v3"  # served by the Calico API server
     assert policy["kind"] == "GlobalNetworkPolicy"
@@ -94,9 +94,10 @@ def test_guardrail_fits_calicos_schema(name: str) -> None:
     assert unknown_keys(policy["spec"], schema["properties"]["spec"]) == []
 
 
-@pytest.mark.skipif(not GNP_SCHEMA.is_file(), reason=f"Calico schemas not found at {SCHEMAS}")
+@pytest.mark.skipif(GNP_SCHEMA is None, reason=calico_schemas.MISSING)
 def test_schema_check_catches_a_misspelt_field() -> None:
-    schema = json.loads(GNP_SCHEMA.read_text(encoding="utf-8"))
+    schema = GNP_SCHEMA
+    assert schema is not None
     spec = dict(guardrails()["netpol-lab-deny-metadata"]["spec"])
     spec["egress"] = [{"action": "Deny", "destination": {"net": ["169.254.169.254/32"]}}]
     assert unknown_keys(spec, schema["properties"]["spec"]) == [".egress[0].destination.net"]
