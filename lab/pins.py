@@ -99,6 +99,14 @@ CALICO_IMAGE_NAMES = (
     "whisker-backend",
 )
 CALICO_IMAGES = tuple(f"quay.io/calico/{name}:{CALICO_VERSION}" for name in CALICO_IMAGE_NAMES)
+# Images the lab never runs but the operator resolves for every installation once an ImageSet
+# exists (tigera/operator v1.42.3 pkg/controller/certificatemanager/certificatemanager.go: the CSR
+# init image "regardless of whether certificate management is enabled"): the lock and the
+# ImageSet need their digests, nothing pulls or saves them.
+CALICO_IMAGESET_ONLY = (f"quay.io/calico/key-cert-provisioner:{CALICO_VERSION}",)
+
+# Where `netpol-lab images lock` writes every image's digests (relative to the project folder).
+IMAGES_LOCK_FILE = "images.lock.json"
 
 # One image for all four workloads: agnhost serves (netexec) and probes (connect).
 # Tags from 2.62.0 on carry no leading "v".
@@ -124,6 +132,7 @@ class Pins:
     calico_base_url: str = CALICO_BASE_URL
     calico_manifests: tuple[PinnedFile, ...] = CALICO_MANIFESTS
     calico_images: tuple[str, ...] = CALICO_IMAGES
+    calico_imageset_only: tuple[str, ...] = CALICO_IMAGESET_ONLY
     operator_image: str = TIGERA_OPERATOR_IMAGE
     calico_dir: str | None = None  # a local folder holding the same manifests (offline workshops)
     kubectl_min_version: tuple[int, int, int] = KUBECTL_MIN_VERSION
@@ -166,6 +175,10 @@ class Pins:
     def all_images(self) -> tuple[str, ...]:
         """Every image the lab needs, for `images list|pull|save|load`."""
         return (self.node_image, self.operator_image, *self.calico_images, self.agnhost_image)
+
+    def lock_images(self) -> tuple[str, ...]:
+        """Every image `images lock` resolves: the lab's, and the ones only the ImageSet names."""
+        return (*self.all_images(), *self.calico_imageset_only)
 
 
 class PinError(LabError):

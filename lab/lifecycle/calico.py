@@ -1,10 +1,18 @@
 """Calico through the Tigera operator: fetch the pinned manifests, verify, apply.
 
-Every file is checked against its pinned sha256 before anything is applied: one
-mismatch stops the install with one error line and nothing reaches the cluster.
-The files come from the pinned release URL (kept in a cache folder, re-checked on
-every run) or from a local folder (``--calico-dir`` / NETPOL_LAB_CALICO_DIR) for
-offline workshops; the checksums apply to both.
+Every file is checked against its pinned size and sha256 before anything is applied: one
+mismatch stops the install with one error line and nothing reaches the cluster. The files come
+from the pinned release URL (kept in a cache folder, re-checked on every run) or from a local
+folder (``--calico-dir`` / NETPOL_LAB_CALICO_DIR) for offline workshops; the checks apply to both.
+
+Each file is read once and never past its pinned size, and the bytes that were checked are the
+bytes applied: after the check they are written into a private folder made for this run (mode
+0700, removed at exit), and kubectl reads that copy, so nothing can change the file between the
+check and the apply. A download that fails the check is deleted, never kept in the cache.
+
+With images.lock.json (`netpol-lab images lock`), the applied copy of tigera-operator.yaml names
+the operator image by digest (rewritten after the check), and an ImageSet, applied with the lab's
+Installation, names every Calico image by digest (see ``imageset``).
 
 Applying goes through ``lab.boundary.apply`` (server-side, ``--force-conflicts``, namespaces and
 CRDs first, then a wait until the CRDs are Established): the same commands run again
@@ -13,26 +21,33 @@ change nothing on unchanged objects.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
+import re
+import shutil
+import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from lab.boundary.apply import plan_apply, run_steps
+from lab.boundary.apply import plan_apply, plan_apply_documents, run_steps
 from lab.boundary.runner import Runner
 from lab.errors import ExitStatus, LabError
-from lab.pins import PinnedFile, Pins
+from lab.lifecycle import imagelock, images
+from lab.pins import PART_OF_LABEL, PinnedFile, Pins
 
 FIELD_MANAGER = "netpol-lab"
 LAB_MANIFESTS = Path("manifests") / "calico"  # relative to the project root
 CORE_OBJECTS = ("installation.yaml", "apiserver.yaml")
 CRD_BUNDLE = "v1_crd_projectcalico_org.yaml"  # the operator's and Calico's CRDs, nothing else
+OPERATOR_MANIFEST = "tigera-operator.yaml"
 FLOW_UI_OBJECTS = ("goldmane.yaml", "whisker.yaml")
 DOWNLOAD_TIMEOUT = 120.0
+UNPINNED_LIMIT = 64 << 20  # a checksum override carries no size: never read more than this
 
 Opener = Callable[[str, float], IO[bytes]]
 
@@ -74,30 +89,135 @@ def source_for(root: Path, pins: Pins, calico_dir: str | None) -> Source:
     )
 
 
-def _mismatch(pinned: PinnedFile, path: Path) -> str | None:
-    if not path.is_file():
-        return f"{pinned.name}: missing"
-    got = sha256_of(path)
+def _limit(pinned: PinnedFile) -> int:
+    return pinned.size if pinned.size >= 0 else UNPINNED_LIMIT
+
+
+def _read_capped(stream: IO[bytes], limit: int) -> bytes:
+    """At most ``limit + 1`` bytes: enough to tell that a file is too large, never more."""
+    chunks: list[bytes] = []
+    total = 0
+    while total <= limit:
+        block = stream.read(min(1 << 20, limit + 1 - total))
+        if not block:
+            break
+        chunks.append(block)
+        total += len(block)
+    return b"".join(chunks)
+
+
+def _problem(pinned: PinnedFile, data: bytes) -> str | None:
+    """Why these bytes are not the pinned file (size first, then sha256), or None."""
+    if len(data) > _limit(pinned):
+        return f"{pinned.name}: larger than the pinned {_limit(pinned)} bytes"
+    if pinned.size >= 0 and len(data) != pinned.size:
+        return f"{pinned.name}: {len(data)} bytes, pinned {pinned.size}"
+    got = hashlib.sha256(data).hexdigest()
     if got != pinned.sha256:
         return f"{pinned.name}: sha256 {got}, pinned {pinned.sha256}"
     return None
 
 
-def _download(url: str, target: Path, opener: Opener) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".part")
+def _read(pinned: PinnedFile, path: Path) -> tuple[bytes | None, str | None]:
+    """A file's bytes if they are the pinned ones, else why not (missing, size, sha256)."""
     try:
-        with opener(url, DOWNLOAD_TIMEOUT) as response, partial.open("wb") as out:
-            for block in iter(lambda: response.read(1 << 20), b""):
-                out.write(block)
+        with path.open("rb") as stream:
+            data = _read_capped(stream, _limit(pinned))
+    except FileNotFoundError:
+        return None, f"{pinned.name}: missing"
+    except OSError as error:
+        return None, f"{pinned.name}: cannot read it ({error.strerror or error})"
+    problem = _problem(pinned, data)
+    return (None, problem) if problem else (data, None)
+
+
+def _download(url: str, target: Path, pinned: PinnedFile, opener: Opener) -> tuple[bytes | None, str | None]:
+    """Fetch into memory (never past the pinned size), check, and only then keep it in the cache.
+    A refused download is not kept, and the cached file it was to replace is deleted too."""
+    try:
+        with opener(url, DOWNLOAD_TIMEOUT) as response:
+            data = _read_capped(response, _limit(pinned))
     except (urllib.error.URLError, OSError, ValueError) as error:
-        partial.unlink(missing_ok=True)
         reason = getattr(error, "reason", error)
         raise LabError(
             f"could not download {url} ({reason}): check the network, or point --calico-dir "
             "(NETPOL_LAB_CALICO_DIR) at a folder holding the same files (offline workshops)"
         ) from None
+    problem = _problem(pinned, data)
+    if problem:
+        target.unlink(missing_ok=True)
+        return None, problem
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    partial.write_bytes(data)
     os.replace(partial, target)
+    return data, None
+
+
+def verify(
+    pins: Pins,
+    source: Source,
+    say: Callable[[str], None],
+    *,
+    root: Path,
+    dry_run: bool = False,
+    opener: Opener | None = None,
+) -> dict[str, bytes]:
+    """Each manifest's checked bytes, by name in the pins' order; a LabError naming every problem.
+
+    A cached file that fails the check is downloaded once more (an interrupted or corrupted
+    download); a local folder is never written to. A dry run reads what is there, says whether
+    it holds the verified files, and fetches nothing (it returns only what is verified already)."""
+    if source.local_dir is not None and not source.local_dir.is_dir():
+        raise LabError(
+            f"--calico-dir {source.local_dir}: no such folder; point it (or NETPOL_LAB_CALICO_DIR) at "
+            f"the folder holding {', '.join(p.name for p in pins.calico_manifests)} of Calico "
+            f"{pins.calico_version} (`netpol-lab bundle save DIR` writes them to DIR/calico)",
+            ExitStatus.USAGE,
+        )
+    folder = source.local_dir or source.cache_dir
+    shown = _shown(folder, root)
+    checked: dict[str, bytes] = {}
+    problems: list[str] = []
+    for pinned in pins.calico_manifests:
+        path = folder / pinned.name
+        data, problem = _read(pinned, path)
+        if problem and source.local_dir is None:
+            url = source.base_url + pinned.name
+            if dry_run:
+                held = "not cached" if problem.endswith(": missing") else "the cached file fails its check"
+                say(f"fetch {url} -> {_shown(path, root)} ({held}; then check its size and sha256)")
+                continue
+            say(f"fetch {url} -> {_shown(path, root)}")
+            data, problem = _download(url, path, pinned, opener or _open_url)
+        if problem:
+            if dry_run:
+                say(f"{problem}: `up` stops here")
+            problems.append(problem)
+            continue
+        assert data is not None
+        checked[pinned.name] = data
+        place = "in the folder" if source.local_dir else "cached"
+        say(
+            f"ok size {len(data)} sha256 {pinned.sha256} {shown}/{pinned.name}"
+            + (f" ({place})" if dry_run else "")
+        )
+    if problems and not dry_run:
+        fix = (
+            f"put the files of Calico {pins.calico_version} there"
+            if source.local_dir
+            else "the download was altered or upstream changed the file (it was not kept); rerun, "
+            "or, if you trust a new file, set NETPOL_LAB_CALICO_SHA256_<FILE> to its sha256"
+        )
+        missing = [problem.split(":", 1)[0] for problem in problems if problem.endswith(": missing")]
+        wrong = [problem for problem in problems if not problem.endswith(": missing")]
+        found = [f"do not match their pinned checksums ({'; '.join(wrong)})"] if wrong else []
+        found += [f"are missing ({', '.join(missing)})"] if missing else []
+        raise LabError(
+            f"Calico manifests from {source.describe()} {' and '.join(found)}: nothing was applied; {fix}",
+            ExitStatus.ERROR,
+        )
+    return checked
 
 
 def fetch_verified(
@@ -108,50 +228,79 @@ def fetch_verified(
     root: Path,
     dry_run: bool = False,
     opener: Opener = _open_url,
+    warn: Callable[[str], None] | None = None,
 ) -> list[Path]:
-    """The manifests' paths, every one verified against its pin; a LabError naming each mismatch.
-
-    A cached file that no longer matches is downloaded once more (an interrupted or
-    corrupted download); a local folder is never written to.
-    """
-    paths: list[Path] = []
-    problems: list[str] = []
-    for pinned in pins.calico_manifests:
-        if source.local_dir is not None:
-            path = source.local_dir / pinned.name
-        else:
-            path = source.cache_dir / pinned.name
-            if dry_run:
-                say(f"fetch {source.base_url}{pinned.name} -> {_shown(path, root)} (unless cached)")
-            elif _mismatch(pinned, path):
-                say(f"fetch {source.base_url}{pinned.name} -> {_shown(path, root)}")
-                _download(source.base_url + pinned.name, path, opener)
-        if dry_run:
-            paths.append(path)
-            continue
-        problem = _mismatch(pinned, path)
-        if problem:
-            problems.append(problem)
-        paths.append(path)
-    if problems:
-        where = source.describe()
-        fix = (
-            "put the files of Calico " + pins.calico_version + " there"
-            if source.local_dir
-            else "the download was altered or upstream changed the file; delete "
-            f"{source.cache_dir} and rerun, or, if you trust a new file, set "
-            "NETPOL_LAB_CALICO_SHA256_<FILE> to its sha256"
-        )
-        raise LabError(
-            f"Calico manifests from {where} do not match their pinned checksums ({'; '.join(problems)}): "
-            f"nothing was applied; {fix}",
-            ExitStatus.ERROR,
-        )
-    for pinned in pins.calico_manifests:
-        verb = "check" if dry_run else "ok"
-        folder = _shown(source.local_dir or source.cache_dir, root)
-        say(f"{verb} sha256 {pinned.sha256} {folder}/{pinned.name}")
+    """The paths to apply: private copies of the verified bytes (with the operator pinned by
+    digest when images.lock.json exists). A dry run returns the cache's or folder's paths."""
+    lock = images.read_lock(root, pins)
+    warning = images.tag_only_warning(images.lab_images(images.with_lock(pins, lock)))
+    if warning:
+        (warn or say)(warning)
+    checked = verify(pins, source, say, root=root, dry_run=dry_run, opener=opener)
+    if dry_run:
+        folder = source.local_dir or source.cache_dir
+        return [folder / pinned.name for pinned in pins.calico_manifests]
+    if lock is not None and OPERATOR_MANIFEST in checked:
+        checked[OPERATOR_MANIFEST], pinned_ref = pin_operator(checked[OPERATOR_MANIFEST], pins, lock)
+        say(f"the operator image in the applied copy of {OPERATOR_MANIFEST}: {pinned_ref}")
+    paths = _private_copies(checked)
+    say(f"kubectl applies the checked bytes from {paths[0].parent} (written after the check)")
     return paths
+
+
+def pin_operator(manifest: bytes, pins: Pins, lock: imagelock.Lock) -> tuple[bytes, str]:
+    """The operator Deployment's ``image:`` line naming the locked digest (exactly one such line)."""
+    name = images.Image(pins.operator_image).name
+    entry = lock.images[name]
+    line = re.compile(
+        rb"^(?P<head>[ \t]*(?:-[ \t]+)?image:[ \t]*)(?P<q>[\"']?)"
+        + re.escape(name.encode())
+        + rb"(?P=q)[ \t]*$",
+        re.MULTILINE,
+    )
+    found = len(line.findall(manifest))
+    if found != 1:
+        raise LabError(
+            f"{OPERATOR_MANIFEST}: {found} lines `image: {name}` where the operator's Deployment has one: "
+            "cannot pin the operator by digest; check CALICO_VERSION and TIGERA_OPERATOR_IMAGE in lab/pins.py"
+        )
+    return line.sub(lambda m: m["head"] + entry.ref.encode(), manifest), entry.ref
+
+
+def _private_copies(checked: Mapping[str, bytes]) -> list[Path]:
+    folder = Path(tempfile.mkdtemp(prefix="netpol-lab-calico-"))  # mode 0700, new for this run
+    atexit.register(shutil.rmtree, folder, True)
+    paths = []
+    for name, data in checked.items():
+        path = folder / name
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+            out.write(data)
+        paths.append(path)
+    return paths
+
+
+def imageset(pins: Pins, lock: imagelock.Lock) -> dict[str, Any]:
+    """Calico's images by digest, as the Tigera operator reads them.
+
+    tigera/operator v1.42.3 (the operator of Calico v3.32.1): api/v1/imageset_types.go (a
+    cluster-scoped ImageSet, spec.images[] of {image, digest}, the digest without a leading @);
+    pkg/controller/utils/imageset/imageset.go (the operator uses the ImageSet named
+    ``calico-<release>``, refuses an image it does not deploy and a digest not starting with
+    ``sha256:``); pkg/components/references.go (``image`` is the default path without registry
+    or tag, ``calico/node``; a component whose image is missing from the set fails). So the set
+    lists every Calico image the lab runs and key-cert-provisioner, which the operator resolves
+    for every installation, and not tigera/operator (not one of the images it deploys: the
+    Deployment's image line is pinned instead, see ``pin_operator``)."""
+    entries = []
+    for ref in (*pins.calico_images, *pins.calico_imageset_only):
+        image = images.Image(ref)
+        entries.append({"image": image.repository.split("/", 1)[1], "digest": lock.images[image.name].index})
+    return {
+        "apiVersion": "operator.tigera.io/v1",
+        "kind": "ImageSet",
+        "metadata": {"name": f"calico-{pins.calico_version}", "labels": dict([PART_OF_LABEL])},
+        "spec": {"images": entries},
+    }
 
 
 def install(
@@ -162,14 +311,23 @@ def install(
     root: Path,
     flow_ui: bool,
     timeout: float,
+    pins: Pins | None = None,
 ) -> None:
     """Apply the verified operator manifests (each with its namespaces and CRDs first, and a wait
-    until the CRDs are served), then the lab's own Calico objects."""
+    until the CRDs are served), then, with images.lock.json, the ImageSet, then the lab's own
+    Calico objects (the Installation first)."""
+    pins = pins or Pins()
     fix = "rerun `make lab-up` to carry on"
     bundle = [path for path in manifests if path.name == CRD_BUNDLE]  # CustomResourceDefinitions only
     for path in manifests:
         steps = plan_apply(kubectl, [path], root=root, crds_only=bundle)
         run_steps(runner, steps, what=f"applying {path.name}", fix=fix, timeout=timeout)  # fmt: skip
+    lock = images.read_lock(root, pins)
+    if lock is not None:  # before the Installation, so the operator never deploys by tag
+        steps = plan_apply_documents(kubectl, [imageset(pins, lock)])
+        run_steps(
+            runner, steps, what="applying the ImageSet (Calico's images by digest)", fix=fix, timeout=timeout
+        )
     names = [*CORE_OBJECTS, *(FLOW_UI_OBJECTS if flow_ui else ())]
     lab_files = [LAB_MANIFESTS / name for name in names]
     run_steps(runner, plan_apply(kubectl, lab_files, root=root), what="applying the lab's Calico objects",

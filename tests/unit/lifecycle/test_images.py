@@ -12,10 +12,11 @@ from lab import pins
 from lab.boundary.runner import Result
 from lab.cli import run as cli_run
 from lab.commands import images as images_command
-from lab.errors import LabError
-from lab.lifecycle import images
+from lab.errors import ExitStatus, LabError
+from lab.lifecycle import imagelock, images
 from lab.pins import Pins
 from tests.fakes import RecordingRunner, captured_env, errors, output
+from tests.unit.lifecycle.locks import config_of, index_of, inspect_rows, write_lock
 
 PINS = Pins()
 LAB_IMAGES = images.lab_images(PINS)
@@ -222,30 +223,103 @@ def test_preload_reports_other_kind_failures() -> None:
         images.preload_local_images(runner, "netpol-lab", PINS)
 
 
-def test_load_that_lost_the_digests_says_how_to_build_offline(tmp_path: Path) -> None:
-    """Docker's classic store drops registry digests on save/load: the pinned refs would be pulled."""
+def load_command(tmp_path: Path, runner: RecordingRunner, *, root: Path | None = None) -> str:
     archive = tmp_path / "lab.tar"
     archive.write_bytes(b"x")
-    runner = RecordingRunner()
-    runner.answer("kind get clusters", stdout="netpol-lab\n")
-    lost = [(i.repository, i.name.rsplit(":", 1)[1], "<none>") for i in LAB_IMAGES]  # tags only
-    runner.answer(LS, stdout=ls_rows(*lost))
-    env = captured_env()
+    env = captured_env(root=root or tmp_path)
     images_command.execute(
         argparse.Namespace(action="load", file=archive, name="netpol-lab"), env, runner, PINS
     )
-    node, agnhost = images.Image(pins.NODE_IMAGE), images.Image(pins.AGNHOST_IMAGE)
-    hint = f"NETPOL_LAB_NODE_IMAGE={node.name} NETPOL_LAB_AGNHOST_IMAGE={agnhost.name} make lab-up"
-    assert hint in output(env)
-    [kind_load] = [line for line in runner.lines if line.startswith("kind load")]
-    assert agnhost.name in kind_load.split()  # loaded by its tag, which the override then names
+    return output(env) + errors(env)
 
 
-def test_load_that_kept_the_digests_needs_no_override(tmp_path: Path) -> None:
-    kept = images.LocalImages(
-        frozenset(i.name for i in LAB_IMAGES),
-        {i.by_digest: i.digest for i in LAB_IMAGES if i.by_digest and i.digest},
+def classic_store(runner: RecordingRunner, ids: dict[str, str] | None = None) -> None:
+    """Docker's classic store after `docker load`: tags only, each image ID its config digest."""
+    runner.answer("kind get clusters", stdout="netpol-lab\n")
+    runner.answer(
+        LS, stdout=ls_rows(*[(i.repository, i.name.rsplit(":", 1)[1], "<none>") for i in LAB_IMAGES])
     )
-    assert images.lost_digest_overrides(kept, PINS) == {}
-    nothing = images.LocalImages(frozenset(), {})
-    assert images.lost_digest_overrides(nothing, PINS) == {}  # not loaded at all: nothing to name
+    wanted = {i.name: config_of(i.name) for i in LAB_IMAGES}
+    runner.answer(INSPECT, stdout=inspect_rows({**wanted, **(ids or {})}))
+
+
+INSPECT = "docker image inspect --format '{{json .}}'"
+
+
+def test_load_that_lost_the_digests_never_advises_a_tag(tmp_path: Path) -> None:
+    """Docker's classic store drops registry digests on save/load: say so, never swap a digest for a tag."""
+    runner = RecordingRunner()
+    classic_store(runner)
+    said = load_command(tmp_path, runner)
+    assert "NETPOL_LAB_NODE_IMAGE" not in said and "NETPOL_LAB_AGNHOST_IMAGE" not in said
+    assert "kept no registry digest for 2 digest-pinned image(s)" in said
+    assert "containerd image store" in said
+    assert not hasattr(images, "lost_digest_overrides")
+
+
+def test_load_checks_each_images_content_digest_against_the_lock(tmp_path: Path) -> None:
+    write_lock(tmp_path)
+    runner = RecordingRunner()
+    classic_store(runner)
+    said = load_command(tmp_path, runner)
+    assert "14 image(s) match the content digests of images.lock.json" in said
+    inspect = runner.lines.index(f"{INSPECT} " + " ".join(i.name for i in images.lab_images(PINS)))
+    [kind_load] = [line for line in runner.lines if line.startswith("kind load")]
+    assert runner.lines.index(kind_load) > inspect  # checked before anything reaches the nodes
+    # verified by content, so loaded by tag although Docker kept no registry digest
+    assert kind_load.split()[3:-2] == [i.name for i in LAB_IMAGES if i.ref != pins.NODE_IMAGE]
+
+
+def test_load_accepts_the_index_digest_docker_containerd_store_keeps(tmp_path: Path) -> None:
+    write_lock(tmp_path)
+    runner = RecordingRunner()
+    runner.answer(INSPECT, stdout=inspect_rows({i.name: index_of(i.name) for i in LAB_IMAGES}))
+    said = load_command(tmp_path, runner)
+    assert "14 image(s) match" in said
+
+
+def test_load_refuses_an_image_whose_content_is_not_the_locked_one(tmp_path: Path) -> None:
+    write_lock(tmp_path)
+    runner = RecordingRunner()
+    forged = "sha256:" + "6" * 64
+    classic_store(runner, {"quay.io/calico/typha:v3.32.1": forged})
+    with pytest.raises(LabError) as caught:
+        load_command(tmp_path, runner)
+    message = caught.value.message
+    assert caught.value.status == ExitStatus.MISMATCH and "\n" not in message
+    assert f"quay.io/calico/typha:v3.32.1 (linux/amd64) has content digest {forged}" in message
+    assert f"images.lock.json pins {config_of('quay.io/calico/typha:v3.32.1')}" in message
+    assert "docker image rm quay.io/calico/typha:v3.32.1" in runner.lines  # untagged: never loaded later
+    assert not any(line.startswith("kind load") for line in runner.lines)
+
+
+def test_load_refuses_an_image_of_a_platform_the_lock_does_not_know(tmp_path: Path) -> None:
+    write_lock(tmp_path)
+    runner = RecordingRunner()
+    runner.answer(INSPECT, stdout=inspect_rows({AGNHOST.name: "sha256:" + "7" * 64}, platform="linux/s390x"))
+    with pytest.raises(
+        LabError, match=r"agnhost:2.66.0 is linux/s390x in Docker; images.lock.json has digests for"
+    ):
+        load_command(tmp_path, runner)
+
+
+def test_save_with_a_lock_refuses_what_is_not_the_platform_asked_for(tmp_path: Path) -> None:
+    lock = imagelock.read(write_lock(tmp_path))
+    assert lock is not None
+    locked = images.lab_images(images.with_lock(PINS, lock))
+    runner = RecordingRunner()
+    runner.answer(
+        LS, stdout=ls_rows(*[(i.repository, i.name.rsplit(":", 1)[1], str(i.digest)) for i in locked])
+    )
+    runner.answer(INSPECT, stdout=inspect_rows({i.name: config_of(i.name, "linux/amd64") for i in locked}))
+    with pytest.raises(
+        LabError, match=r"not saved: .* is linux/amd64 in Docker, not the linux/arm64 asked for"
+    ):
+        images.save(runner, locked, tmp_path / "arm.tar", "linux/arm64", lock)
+    assert not any(" image save " in f" {line} " for line in runner.lines)
+    runner.answer(
+        INSPECT,
+        stdout=inspect_rows({i.name: config_of(i.name, "linux/arm64") for i in locked}, "linux/arm64"),
+    )
+    images.save(runner, locked, tmp_path / "arm.tar", "linux/arm64", lock)
+    assert runner.lines[-1].startswith(f"docker image save --platform linux/arm64 -o {tmp_path / 'arm.tar'} ")
