@@ -8,11 +8,14 @@ LAB    := PATH="$(CURDIR)/bin:$$PATH" $(BIN)/netpol-lab
 CNI    ?= calico
 STAGE  ?= seed
 IMAGES ?= lab-images.tar
+BUNDLE ?=
+PLATFORMS ?=
 KUBECTL := PATH="$(CURDIR)/bin:$$PATH" kubectl --context kind-netpol-lab
 STAMP  := $(VENV)/.installed
+BUNDLE_STAMP := $(VENV)/.installed-from-bundle
 
 .DEFAULT_GOAL := help
-.PHONY: help lab-up lab-down lab-status test e2e lint doctor probe stage-list stage-apply stage-next stage-reset lab-report lab-ui images-save images-load tools
+.PHONY: help lab-up lab-down lab-status test e2e lint doctor probe stage-list stage-apply stage-next stage-reset lab-report lab-ui images-save images-load tools offline-bundle
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -24,8 +27,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
 	@touch $@
 
-lab-up: $(STAMP) ## build the lab (CNI=calico, kindnet or plain); safe to rerun
+# BUNDLE=DIR (from `make offline-bundle`): no network; the wheels, kind, kubectl, images and Calico
+# come from DIR, each checked again against the checkout's pins. It marks $(STAMP) done too, so the
+# other lab targets run offline (without the test and lint tools: `rm $(STAMP)` online to add them).
+$(BUNDLE_STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { echo "error: could not create $(VENV): install python3-venv and rerun make"; exit 1; }
+	$(BIN)/python -m pip install --quiet --no-index --find-links $(BUNDLE)/wheels -e .
+	@touch $@ $(STAMP)
+
+lab-up: $(if $(BUNDLE),$(BUNDLE_STAMP),$(STAMP)) ## build the lab (CNI=calico, kindnet or plain; BUNDLE=DIR offline); safe to rerun
+ifdef BUNDLE
+	scripts/install-tools.sh --from $(BUNDLE)/tools
+	$(LAB) bundle load $(BUNDLE)
+	$(LAB) up --cni $(CNI) --calico-dir $(BUNDLE)/calico
+else
 	$(LAB) up --cni $(CNI)
+endif
 
 lab-down: $(STAMP) ## delete the lab's kind cluster
 	$(LAB) down
@@ -45,7 +62,7 @@ lab-report: $(STAMP) ## write reports/report.html from the saved probe results
 stage-list: $(STAMP) ## list the workshop stages
 	$(LAB) stage list
 
-stage-apply: $(STAMP) ## apply stage STAGE=N (0-6 or seed) declaratively, then probe
+stage-apply: $(STAMP) ## apply stage STAGE=N (0-7 or seed) declaratively, then probe
 	$(LAB) stage apply $(STAGE)
 
 stage-next: $(STAMP) ## apply the next stage, then probe
@@ -78,5 +95,8 @@ lint: $(STAMP) ## ruff, mypy and the import layers
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
-tools: ## install pinned kind and kubectl into ./bin (checksums verified)
+tools: ## install pinned kind and kubectl into ./bin (checked against the sha256 in lab/pins.py)
 	scripts/install-tools.sh
+
+offline-bundle: $(STAMP) ## gather an offline lab into BUNDLE=DIR (default dist/offline-bundle); PLATFORMS="linux/amd64 darwin/arm64"
+	$(LAB) bundle save $(or $(BUNDLE),dist/offline-bundle) $(foreach p,$(PLATFORMS),--platform $(p))

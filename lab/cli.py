@@ -29,6 +29,7 @@ VERBS: dict[str, str] = {
     "stage": "workshop stages: list, show, apply, next, reset",
     "report": "write an HTML report of probe results",
     "images": "list, pull, save or load every image the lab needs (offline workshops)",
+    "bundle": "save or load an offline bundle: images, Calico, kind, kubectl and the wheels",
 }
 
 
