@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
+import jsonschema
 import pytest
 import yaml
 
@@ -22,6 +23,7 @@ from lab.errors import ExitStatus, LabError
 from lab.lifecycle import calico
 from lab.lifecycle.cluster import Cluster
 from lab.pins import CALICO_MANIFESTS, PinnedFile, Pins
+from tests import calico_schemas
 from tests.fakes import RecordingRunner
 from tests.unit.lifecycle.locks import index_of, lock_data, write_lock
 
@@ -384,3 +386,11 @@ def test_the_imageset_is_what_the_operator_reads() -> None:
         index_of(f"quay.io/{entry['image']}:v3.32.1") for entry in entries
     }
     assert all(calico.imagelock.DIGEST.fullmatch(entry["digest"]) for entry in entries)
+
+
+def test_the_imageset_validates_against_the_operators_crd() -> None:
+    schema = calico_schemas.schema("operator.tigera.io/v1", "ImageSet")
+    if schema is None:
+        pytest.skip(calico_schemas.MISSING)
+    lock = calico.imagelock.parse(Path("images.lock.json"), lock_data())
+    jsonschema.validate(calico.imageset(Pins(), lock), schema)
