@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from lab.matrix import Cell, Matrix, Verdict
@@ -78,4 +79,48 @@ def seed_result(*, problems: bool = True, stage: str = "4") -> ProbeResult:
             "database": PodInfo("database", "netpol-lab-worker", "10.244.1.9"),
             "untrusted": PodInfo("untrusted", "netpol-lab-worker2", "10.244.2.8"),
         },
+    )
+
+
+def open_result() -> ProbeResult:
+    """Stage 0 as observed: every pair connects, nothing expected."""
+    result = seed_result(problems=False, stage="0")
+    for row, column, cell in list(result.observed):
+        if cell.verdict != Verdict.NOT_JUDGED:
+            result.observed.set(row, column, Cell(Verdict.ALLOW, tries=1))
+    return replace(result, expected=None, stage_title="Stage 0: an open cluster")
+
+
+# Names from a saved result file are hostile input: each tries to break out of text, of a quoted
+# attribute, or of an entity. (No ":" in the pod name: a matrix column is ``pod:port``.)
+HOSTILE_POD = """<script>alert("pod")</script> & 'x' &amp;"""
+HOSTILE_NAMESPACE = """ns"><img src=x onerror=alert(1)>&"""
+HOSTILE_CONTEXT = """<script>alert('ctx')</script> "q" & <b>"""
+HOSTILE_REASON = """policy <i>x</i> & "y" denies"""
+
+
+def _renamed(matrix: Matrix, old: str, new: str) -> Matrix:
+    out = Matrix(title=matrix.title)
+    for row, column, cell in matrix:
+        pod = column.removeprefix("svc/").split(":", 1)[0]
+        out.set(new if row == old else row, column.replace(old, new, 1) if pod == old else column, cell)
+    return out
+
+
+def hostile_result() -> ProbeResult:
+    """The seed result with the impostor pod, its namespace, the context and a reason named to attack the page."""
+    result = seed_result()
+    assert result.expected is not None
+    expected = _renamed(result.expected, "untrusted", HOSTILE_POD)
+    expected.set(HOSTILE_POD, "frontend:80", Cell(Verdict.DENY, reason=HOSTILE_REASON))
+    pods = {name: info for name, info in result.pods.items() if name != "untrusted"}
+    pods[HOSTILE_POD] = PodInfo(HOSTILE_NAMESPACE, "netpol-lab-worker2", "10.244.2.8")
+    return replace(
+        result,
+        observed=_renamed(result.observed, "untrusted", HOSTILE_POD),
+        expected=expected,
+        context=HOSTILE_CONTEXT,
+        stage="hostile",
+        stage_title="Names that attack the page",
+        pods=pods,
     )
