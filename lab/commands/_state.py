@@ -72,7 +72,7 @@ def add_state_arguments(parser: argparse.ArgumentParser) -> None:
         help="a List saved by `kubectl get namespaces,pods,networkpolicies -A -o yaml`",
     )
     choice.add_argument(
-        "--stage", metavar="N", help="the lab's stage N (0-6) or `seed`, modelled from the manifests"
+        "--stage", metavar="N", help="the lab's stage N (0-7) or `seed`, modelled from the manifests"
     )
     choice.add_argument("--from-cluster", action="store_true", help="read the objects live with kubectl")
     group.add_argument("--kubeconfig", metavar="FILE", help="with --from-cluster: the kubeconfig to use")

@@ -47,7 +47,7 @@ from lab.probe.targets import parse_host_port
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     what = parser.add_argument_group("what to compare with (default: nothing, just show what happens)")
     choice = what.add_mutually_exclusive_group()
-    choice.add_argument("--stage", metavar="N", help="the expectation table of stage N (0-6) or `seed`")
+    choice.add_argument("--stage", metavar="N", help="the expectation table of stage N (0-7) or `seed`")
     choice.add_argument(
         "--expect",
         choices=("computed",),

@@ -1,9 +1,9 @@
 """Workshop stages, one step at a time.
 
-  list        the seven stages, one line each
+  list        the eight stages, one line each
   show N      what stage N teaches, its policies (YAML) and the cells it changes from N-1
-  apply N     make the cluster hold exactly the policies of stages 0..N (server-side apply,
-              delete later stages' policies), show what changed, then probe every flow
+  apply N     make the cluster hold exactly the policies in force at stage N (server-side apply,
+              delete those of other stages), show what changed, then probe every flow
   next        apply the stage after the one last applied
   reset       back to stage 0: no lab policy left
 
@@ -40,9 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser("list", help="the stages, one line each")
     show = actions.add_parser("show", help="explain stage N: text, policies, changed cells")
-    show.add_argument("stage", metavar="N", help="0-6 or seed")
+    show.add_argument("stage", metavar="N", help="0-7 or seed")
     apply = actions.add_parser("apply", help="apply stage N declaratively, then probe")
-    apply.add_argument("stage", metavar="N", help="0-6 or seed")
+    apply.add_argument("stage", metavar="N", help="0-7 or seed")
     changing = [
         apply,
         actions.add_parser("next", help="apply the next stage"),

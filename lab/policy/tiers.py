@@ -29,6 +29,8 @@ ADMIN_TIER = "kube-admin"
 BASELINE_TIER = "kube-baseline"
 KUBERNETES_ORDER = 1000.0  # Kubernetes NetworkPolicies sit at order 1000 in the default tier
 DEFAULT_ACTIONS = ("Deny", "Pass")
+# Calico puts ClusterNetworkPolicy's tiers in its static tiers (libcalico-go conversion/clusternetworkpolicy.go)
+CLUSTER_POLICY_TIERS = {ADMIN_TIER: "Admin", BASELINE_TIER: "Baseline"}
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,9 @@ class Tier:
 
     def describe(self) -> str:
         order = "no order" if self.order is None else f"order {self.order:,.0f}"
-        return f"tier {self.name} ({order}, then {self.default_action})"
+        api = CLUSTER_POLICY_TIERS.get(self.name)
+        where = f"ClusterNetworkPolicy's {api} tier, " if api else ""
+        return f"tier {self.name} ({where}{order}, then {self.default_action})"
 
 
 STATIC_TIERS: tuple[Tier, ...] = (

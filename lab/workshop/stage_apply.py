@@ -1,10 +1,11 @@
-"""Apply a workshop stage declaratively: afterwards exactly the policies of stages 0..N exist.
+"""Apply a workshop stage declaratively: afterwards exactly the policies in force at stage N exist.
 
 The plan is a list of kubectl steps, built without a cluster (so tests and ``--dry-run`` see
 it whole):
-1. server-side apply of every policy of stages 0..N (Kubernetes policies, then Calico's);
-2. delete every policy labelled with a LATER stage (``netpol-lab/stage notin (0..N)``), the
-   NetworkPolicies in all namespaces and the GlobalNetworkPolicies;
+1. server-side apply of every policy in force at N (``stages.in_force``: stages 0..N minus those
+   a later one replaced): Kubernetes NetworkPolicies, then ClusterNetworkPolicies, then Calico's;
+2. delete every policy labelled with a stage not in force (a later one, or one replaced): the
+   NetworkPolicies in all namespaces, the ClusterNetworkPolicies and the GlobalNetworkPolicies;
 3. record N (ConfigMap ``default/netpol-lab-stage``), so ``stage next`` knows where it is.
 
 Resources are named with their API group (``networkpolicies.networking.k8s.io``): with the
@@ -20,12 +21,14 @@ from typing import Any
 from lab.boundary.apply import plan_apply_documents
 from lab.boundary.records import read_record, record_document
 from lab.boundary.runner import Runner
-from lab.workshop.stages import STAGE_LABEL, Stage, cumulative_documents
+from lab.workshop.stages import STAGE_LABEL, Stage, cumulative_documents, in_force
 
 STATE_RECORD = "netpol-lab-stage"  # the record (lab.boundary.records) of the stage last applied
 CALICO_API = "projectcalico.org/"
 K8S_POLICIES = "networkpolicies.networking.k8s.io"
 CALICO_GLOBAL_POLICIES = "globalnetworkpolicies.projectcalico.org"
+CLUSTER_POLICIES = "clusternetworkpolicies.policy.networking.k8s.io"
+CNP_API = "policy.networking.k8s.io/"
 NOT_SERVED = "doesn't have a resource type"  # kubectl, when a kind is not served (no Calico API server)
 # kubectl prints the same NOT_SERVED error when Calico's API server is registered but not
 # answering, after a discovery error naming its group ("couldn't get resource list for
@@ -58,36 +61,50 @@ def is_calico(doc: dict[str, Any]) -> bool:
     return str(doc.get("apiVersion", "")).startswith(CALICO_API)
 
 
-def later_stages_selector(number: int) -> str:
-    """Objects that carry a stage label of a stage after ``number`` (``notin`` alone would also
-    match objects without the label, hence the existence test first)."""
-    kept = ",".join(str(n) for n in range(number + 1))
+def is_cluster_policy(doc: dict[str, Any]) -> bool:
+    return str(doc.get("apiVersion", "")).startswith(CNP_API)
+
+
+def out_of_force_selector(stages: Sequence[Stage], number: int) -> str:
+    """Objects that carry the label of a stage not in force at ``number`` (``notin`` alone would
+    also match objects without the label, hence the existence test first)."""
+    kept = ",".join(str(stage.number) for stage in in_force(list(stages), number))
     return f"{STAGE_LABEL},{STAGE_LABEL} notin ({kept})"
 
 
+CALICO_MISSING = (
+    "Calico's policy kinds (projectcalico.org/v3) need the Calico API server: build the lab "
+    "with Calico (`make lab-down && make lab-up CNI=calico`) and check "
+    "`kubectl get tigerastatus apiserver`"
+)
+CNP_MISSING = (
+    "ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2) is not served: its CRD comes with "
+    "Calico, so build the lab with Calico (`make lab-down && make lab-up CNI=calico`)"
+)
+
+
 def plan_apply(stages: Sequence[Stage], number: int, kubectl: KubectlArgv) -> Plan:
-    """The kubectl steps that leave exactly the policies of stages 0..``number`` in the cluster."""
+    """The kubectl steps that leave exactly the policies in force at stage ``number``."""
     docs = cumulative_documents(list(stages), number)
-    kubernetes = [d for d in docs if not is_calico(d)]
+    kubernetes = [d for d in docs if not is_calico(d) and not is_cluster_policy(d)]
+    cluster = [d for d in docs if is_cluster_policy(d)]
     calico = [d for d in docs if is_calico(d)]
     plan = Plan(number)
     for step in plan_apply_documents(kubectl, kubernetes):
         plan.steps.append(Step(step.argv, step.input))
+    for step in plan_apply_documents(kubectl, cluster):
+        plan.steps.append(Step(step.argv, step.input, explain_failure=CNP_MISSING))
     for step in plan_apply_documents(kubectl, calico):
-        plan.steps.append(
-            Step(
-                step.argv,
-                step.input,
-                explain_failure=(
-                    "Calico's policy kinds (projectcalico.org/v3) need the Calico API server: build the lab "
-                    "with Calico (`make lab-down && make lab-up CNI=calico`) and check "
-                    "`kubectl get tigerastatus apiserver`"
-                ),
-            )
-        )
-    selector = later_stages_selector(number)
+        plan.steps.append(Step(step.argv, step.input, explain_failure=CALICO_MISSING))
+    selector = out_of_force_selector(stages, number)
     plan.steps.append(
         Step(tuple(kubectl("delete", K8S_POLICIES, "--all-namespaces", "-l", selector, "--ignore-not-found")))
+    )
+    plan.steps.append(
+        Step(
+            tuple(kubectl("delete", CLUSTER_POLICIES, "-l", selector, "--ignore-not-found")),
+            fine_if=(NOT_SERVED,),  # no ClusterNetworkPolicy CRD (kindnet): none to delete
+        )
     )
     plan.steps.append(
         Step(

@@ -2,11 +2,14 @@
 
 ``stages/<N>-<slug>/`` holds ``README.md`` (first line ``# Stage N: title``), ``expect.txt``
 (a hand-written ``Matrix`` table) and zero or more policy manifests (``*.yaml``). Stages
-are cumulative: the policies in force at stage N are those of folders 0..N.
+are cumulative: the policies in force at stage N are those of folders 0..N, except those of
+the stages a later one replaces (``stage.json``: ``{"replaces": [6]}``: stage 7 puts stage 6's
+guardrails into another API, so stage 6's objects are not in force from stage 7 on).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -55,6 +58,23 @@ class Stage:
     def manifest_files(self) -> list[Path]:
         return sorted(self.path.glob("*.yaml"))
 
+    @cached_property
+    def replaces(self) -> tuple[int, ...]:
+        """The earlier stages whose objects this one takes out of force (``stage.json``)."""
+        path = self.path / "stage.json"
+        if not path.is_file():
+            return ()
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            numbers = data["replaces"]
+            if not isinstance(numbers, list) or not all(
+                isinstance(n, int) and not isinstance(n, bool) and 0 <= n < self.number for n in numbers
+            ):
+                raise ValueError("replaces must list earlier stage numbers")
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise LabError(f"{path}: {error}", ExitStatus.USAGE) from error
+        return tuple(numbers)
+
     def documents(self) -> list[dict[str, Any]]:
         """This stage's own policy objects (not the earlier stages')."""
         docs: list[dict[str, Any]] = []
@@ -91,10 +111,13 @@ def stage_by_name(stages: list[Stage], name: str) -> Stage:
     raise LabError(f"no stage {name!r}: choose one of {known} or seed", ExitStatus.USAGE)
 
 
+def in_force(stages: list[Stage], number: int) -> list[Stage]:
+    """The stages whose objects are in force at stage ``number``: 0..number, minus those replaced."""
+    upto = [s for s in stages if s.number <= number]
+    replaced = {n for s in upto for n in s.replaces}
+    return [s for s in upto if s.number not in replaced]
+
+
 def cumulative_documents(stages: list[Stage], number: int) -> list[dict[str, Any]]:
-    """The policies in force at stage ``number``: those of stages 0..number."""
-    docs: list[dict[str, Any]] = []
-    for stage in stages:
-        if stage.number <= number:
-            docs.extend(stage.documents())
-    return docs
+    """The policies in force at stage ``number``."""
+    return [doc for stage in in_force(stages, number) for doc in stage.documents()]

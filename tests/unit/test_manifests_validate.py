@@ -1,5 +1,5 @@
-"""Every manifest the lab applies is valid: Kubernetes 1.36 schemas (strict), Calico's CRD
-schemas (strict, from ../shared/schemas when present), the part-of label on every object,
+"""Every manifest the lab applies is valid: Kubernetes 1.36 schemas (strict), the CRD schemas of
+Calico's bundle for Calico's kinds and ClusterNetworkPolicy (strict, tests/calico_schemas), the part-of label on every object,
 and the restricted Pod Security Standard for pods in namespaces that enforce it."""
 
 from __future__ import annotations
@@ -21,7 +21,13 @@ from tests import calico_schemas
 
 ROOT = project_root()
 K8S_VERSION = "1.36.0"
-CALICO_GROUPS = ("operator.tigera.io/", "crd.projectcalico.org/", "projectcalico.org/")
+# Kinds defined by CRDs (Calico's bundle ships ClusterNetworkPolicy's too): no kubernetes-validate schema
+CALICO_GROUPS = (
+    "operator.tigera.io/",
+    "crd.projectcalico.org/",
+    "projectcalico.org/",
+    "policy.networking.k8s.io/",
+)
 
 FILES = sorted([*ROOT.glob("manifests/**/*.yaml"), *ROOT.glob("stages/**/*.yaml")])
 DOCUMENTS = [
@@ -256,3 +262,19 @@ def test_the_restricted_check_finds_violations() -> None:
     assert "agnhost: capabilities not dropped" in found
     assert "agnhost: adds capabilities ['NET_ADMIN']" in found
     assert "volume host: ['hostPath']" in found
+
+
+@needs_schemas
+def test_the_cluster_network_policy_check_catches_a_misspelt_field_and_a_bad_action() -> None:
+    [cnp] = yaml.safe_load_all(
+        (ROOT / "stages" / "7-cluster-guardrails" / "admin-deny-metadata.yaml").read_text()
+    )
+    validate_calico(cnp)
+    typo = copy.deepcopy(cnp)
+    typo["spec"]["egress"][0]["actions"] = typo["spec"]["egress"][0].pop("action")
+    with pytest.raises(jsonschema.ValidationError):
+        validate_calico(typo)
+    allow = copy.deepcopy(cnp)
+    allow["spec"]["egress"][0]["action"] = "Allow"  # v1alpha2 says Accept
+    with pytest.raises(jsonschema.ValidationError):
+        validate_calico(allow)

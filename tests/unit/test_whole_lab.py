@@ -69,14 +69,20 @@ def test_the_whole_lab_as_a_user_runs_it(model_world: LabWorld, cni: str, tmp_pa
     assert lab_versions(model_world) == before  # nothing changed
     assert len(canaries(model_world)) == checks  # and no second canary: the verdict was recorded
 
-    for number in range(7):
+    for number in range(8):
         # `stage apply` applies, then probes against the stage's table, as a participant runs it; on the
         # plain network every cell disagrees, so probe once without the retries that wait for a CNI
         retry = ["--retry-for", "0"] if cni == "plain" else []
         staged, out, err = run(model_world, "stage", "apply", str(number), *(["--no-probe"] if retry else []))
-        if cni == "kindnet" and number == 6:  # Calico's policy kinds are not served without Calico
-            assert staged == ExitStatus.ERROR
-            assert "Calico's policy kinds (projectcalico.org/v3) need the Calico API server" in err
+        # Calico's policy kinds and the ClusterNetworkPolicy CRD come with Calico
+        if cni != "calico" and number >= 6:
+            assert staged == ExitStatus.ERROR, out + err
+            assert len(err.strip().splitlines()) == 1
+            assert (
+                "Calico's policy kinds (projectcalico.org/v3) need the Calico API server"
+                if number == 6
+                else "ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2) is not served"
+            ) in err
             continue
         if retry:
             staged, out, err = run(model_world, "probe", "--stage", str(number), *retry)
@@ -141,6 +147,29 @@ def test_the_computed_expectation_holds_with_the_operators_tiers(calico_lab: Lab
     status, out, err = run(model_world, "explain", "--from-cluster", coredns, "frontend/frontend", "80")
     assert status == ExitStatus.SUCCESS, err
     assert "tier calico-system" in out  # the operator's policy egress for CoreDNS decides first
+
+
+def test_stage_7s_cluster_network_policies_are_read_back_and_explained(calico_lab: LabWorld) -> None:
+    model_world = calico_lab
+    assert run(model_world, "stage", "apply", "7", "--no-probe")[0] == ExitStatus.SUCCESS
+    assert sorted(model_world.names("policy.networking.k8s.io", "clusternetworkpolicies")) == [
+        "netpol-lab-baseline-deny",
+        "netpol-lab-deny-metadata",
+    ]
+    guardrails = model_world.names("crd.projectcalico.org", "globalnetworkpolicies")
+    assert "netpol-lab-default-deny" not in guardrails
+    status, out, err = run(model_world, "probe", "--expect", "computed")
+    assert status == ExitStatus.SUCCESS, out + err
+    status, out, err = run(
+        model_world, "explain", "--from-cluster", "untrusted/untrusted", "backend/backend", "80"
+    )
+    assert status == ExitStatus.SUCCESS, err
+    assert "ClusterNetworkPolicy's Baseline tier" in out, out
+    assert "=> DENY by ClusterNetworkPolicy netpol-lab-baseline-deny (priority 10), rule #2" in out
+    # back to stage 6: the ClusterNetworkPolicies go, Calico's guardrails return
+    assert run(model_world, "stage", "apply", "6", "--no-probe")[0] == ExitStatus.SUCCESS
+    assert model_world.names("policy.networking.k8s.io", "clusternetworkpolicies") == []
+    assert "netpol-lab-default-deny" in model_world.names("crd.projectcalico.org", "globalnetworkpolicies")
 
 
 def set_deny_action(world: LabWorld, action: str) -> None:

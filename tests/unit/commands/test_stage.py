@@ -1,4 +1,4 @@
-"""`netpol-lab stage`: seven stages, `show` explains, `apply` is declarative and then probes."""
+"""`netpol-lab stage`: eight stages, `show` explains, `apply` is declarative and then probes."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ KUBECTL = f"kubectl --context {KUBE_CONTEXT}"
 GET_STAGE = f"{KUBECTL} get configmap netpol-lab-stage -n default"
 DELETE_K8S = f"{KUBECTL} delete networkpolicies.networking.k8s.io --all-namespaces -l"
 DELETE_GNP = f"{KUBECTL} delete globalnetworkpolicies.projectcalico.org -l"
+DELETE_CNP = f"{KUBECTL} delete clusternetworkpolicies.policy.networking.k8s.io -l"
 APPLY = f"{KUBECTL} apply --server-side --force-conflicts --field-manager=netpol-lab -f -"
 
 
@@ -62,12 +63,13 @@ def applied_documents(runner: RecordingRunner) -> list[dict[str, object]]:
     return docs
 
 
-def test_list_shows_seven_stages_one_line_each() -> None:
+def test_list_shows_eight_stages_one_line_each() -> None:
     env = captured_env()
     assert cli_run(["stage", "list"], env) == ExitStatus.SUCCESS
     lines = output(env).splitlines()
-    assert [line.split()[0] for line in lines] == [str(n) for n in range(7)]
+    assert [line.split()[0] for line in lines] == [str(n) for n in range(8)]
     assert "Calico's guardrails" in lines[6]
+    assert "ClusterNetworkPolicy" in lines[7]
 
 
 def test_show_explains_the_stage_its_yaml_and_the_changed_cells() -> None:
@@ -103,6 +105,7 @@ def test_plan_for_stage_3_applies_0_to_3_and_deletes_later_stages() -> None:
     assert lines == [
         APPLY,
         f"{DELETE_K8S} netpol-lab/stage,netpol-lab/stage notin (0,1,2,3) --ignore-not-found",
+        f"{DELETE_CNP} netpol-lab/stage,netpol-lab/stage notin (0,1,2,3) --ignore-not-found",
         f"{DELETE_GNP} netpol-lab/stage,netpol-lab/stage notin (0,1,2,3) --ignore-not-found",
         APPLY,
     ]
@@ -123,6 +126,24 @@ def test_plan_for_stage_6_applies_calico_objects_separately() -> None:
     assert set(kinds[0]) == {"NetworkPolicy"}
     assert kinds[1] == ["GlobalNetworkPolicy", "GlobalNetworkPolicy"]
     assert kinds[2] == ["ConfigMap"]
+
+
+def test_stage_7_replaces_stage_6s_guardrails_with_cluster_network_policies() -> None:
+    plan = stage_apply.plan_apply(STAGES, 7, kubectl)
+    kinds = [[d["kind"] for d in yaml.safe_load_all(step.input or "")] for step in plan.steps if step.input]
+    assert set(kinds[0]) == {"NetworkPolicy"}
+    assert kinds[1] == ["ClusterNetworkPolicy", "ClusterNetworkPolicy"]
+    assert kinds[2] == ["ConfigMap"]  # and no GlobalNetworkPolicy: stage 6 is not in force
+    lines = [" ".join(step.argv) for step in plan.steps]
+    # stage 6's objects carry label 6, which is no longer kept: every delete takes them away
+    for delete in (DELETE_K8S, DELETE_CNP, DELETE_GNP):
+        assert any(line.startswith(delete) and "notin (0,1,2,3,4,5,7)" in line for line in lines), delete
+
+
+def test_going_back_from_7_to_6_deletes_the_cluster_network_policies() -> None:
+    plan = stage_apply.plan_apply(STAGES, 6, kubectl)
+    lines = [" ".join(step.argv) for step in plan.steps]
+    assert any(line.startswith(DELETE_CNP) and "notin (0,1,2,3,4,5,6)" in line for line in lines)
 
 
 def test_reset_applies_nothing_and_deletes_every_stage_policy() -> None:
@@ -182,10 +203,10 @@ def test_next_without_a_record_starts_at_stage_1() -> None:
 
 
 def test_next_after_the_last_stage_says_so() -> None:
-    runner = at_stage(6)
+    runner = at_stage(7)
     env = captured_env()
     stage_command.change_stage(args("next"), env, runner, STAGES, probe=ProbeSpy())
-    assert "already at the last stage (6)" in output(env)
+    assert "already at the last stage (7)" in output(env)
     assert not any(" delete " in line for line in runner.lines)
 
 
@@ -201,6 +222,9 @@ def test_kindnet_has_no_calico_policies_to_delete() -> None:
     runner = at_stage(2)
     runner.answer(
         DELETE_GNP, 1, stderr='error: the server doesn\'t have a resource type "globalnetworkpolicies"'
+    )
+    runner.answer(
+        DELETE_CNP, 1, stderr='error: the server doesn\'t have a resource type "clusternetworkpolicies"'
     )
     status = stage_command.change_stage(
         args("apply", "3", no_probe=True), captured_env(), runner, STAGES, probe=ProbeSpy()
@@ -295,7 +319,7 @@ def test_another_context_is_refused_too(model_world: LabWorld) -> None:
 def test_an_unknown_stage_is_refused_before_the_cluster_is_asked(model_world: LabWorld) -> None:
     env = model_world.environment()
     assert cli_run(["stage", "apply", "99"], env) == ExitStatus.USAGE
-    assert errors(env).splitlines() == ["error: no stage '99': choose one of 0, 1, 2, 3, 4, 5, 6 or seed"]
+    assert errors(env).splitlines() == ["error: no stage '99': choose one of 0, 1, 2, 3, 4, 5, 6, 7 or seed"]
     assert model_world.cluster.request_log == [] and model_world.tool_calls() == []
 
 

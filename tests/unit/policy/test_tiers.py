@@ -138,7 +138,7 @@ def operator_objects() -> list[dict[str, Any]]:
     return objects
 
 
-@pytest.mark.parametrize("number", range(7))
+@pytest.mark.parametrize("number", range(8))
 def test_the_operators_tier_changes_none_of_the_lab_cells(number: int) -> None:
     root = project_root()
     plain = load_stage_state(root, str(number))

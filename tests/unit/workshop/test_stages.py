@@ -10,7 +10,7 @@ from lab import scenario
 from lab.env import project_root
 from lab.errors import LabError
 from lab.matrix import Verdict
-from lab.workshop.stages import STAGE_LABEL, cumulative_documents, load_stages, stage_by_name
+from lab.workshop.stages import STAGE_LABEL, cumulative_documents, in_force, load_stages, stage_by_name
 
 STAGES = load_stages(project_root())
 
@@ -47,7 +47,7 @@ def test_every_policy_carries_its_stage_and_the_lab_label(stage) -> None:  # typ
 
 
 def test_cumulative_documents_add_up() -> None:
-    counts = [len(cumulative_documents(STAGES, s.number)) for s in STAGES]
+    counts = [len(cumulative_documents(STAGES, s.number)) for s in STAGES[:7]]
     assert counts == sorted(counts)
     assert counts[0] == 0
     assert len(cumulative_documents(STAGES, 4)) == sum(len(s.documents()) for s in STAGES[:5])
@@ -79,3 +79,27 @@ def test_broken_table_is_one_clear_error(tmp_path: Path) -> None:
     [stage] = load_stages(tmp_path)
     with pytest.raises(LabError, match=r"expect\.txt: row 2 .* 1 verdicts for 2 columns"):
         _ = stage.expect
+
+
+def test_stage_7_takes_stage_6s_guardrails_out_of_force() -> None:
+    assert [s.number for s in in_force(STAGES, 6)] == [0, 1, 2, 3, 4, 5, 6]
+    assert [s.number for s in in_force(STAGES, 7)] == [0, 1, 2, 3, 4, 5, 7]
+    kinds = sorted({d["kind"] for d in cumulative_documents(STAGES, 7)})
+    assert kinds == ["ClusterNetworkPolicy", "NetworkPolicy"]  # no GlobalNetworkPolicy left
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"replaces": [1]}', '{"replaces": "0"}', '{"replace": [0]}', "{not json", '{"replaces": [true]}'],
+)
+def test_a_stage_json_that_is_not_a_list_of_earlier_stages_is_one_clear_error(
+    tmp_path: Path, text: str
+) -> None:
+    for number in (0, 1):
+        folder = tmp_path / "stages" / f"{number}-s"
+        folder.mkdir(parents=True)
+        (folder / "README.md").write_text(f"# Stage {number}: x\n\ny.\n")
+    (tmp_path / "stages" / "1-s" / "stage.json").write_text(text)
+    stages = load_stages(tmp_path)
+    with pytest.raises(LabError, match=r"stage\.json: "):
+        in_force(stages, 1)
