@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,8 +17,8 @@ from lab import pins
 from lab.boundary.kubectl import Kubectl
 from lab.env import Environment
 from lab.errors import ExitStatus, LabError
-from lab.policy.model import ClusterState, Pod
-from lab.policy.state import CLUSTER_KINDS, OPTIONAL_KINDS, load_state_file, parse_objects
+from lab.policy.model import ClusterState, InputError, Pod, printable
+from lab.policy.state import CLUSTER_KINDS, OPTIONAL_KINDS, load_state_file, parse_json, parse_objects
 from lab.workshop.lab_state import load_stage_state, outside_targets
 
 if TYPE_CHECKING:  # the runner (and sh) is only needed for --from-cluster: keep it off start-up
@@ -34,10 +33,10 @@ def load_cluster_state(runner: Runner, kubectl: Kubectl) -> ClusterState:
     if not result.ok:
         raise LabError(f"could not read the cluster: {result.error_line()}")
     try:
-        listing = json.loads(result.stdout)
-    except json.JSONDecodeError as error:
+        listing = parse_json(result.stdout, "kubectl")
+    except InputError as error:
         raise LabError(
-            f"kubectl printed something that is not JSON ({error}); check the kubeconfig/context"
+            f"kubectl printed something that is not JSON ({error.message}); check the kubeconfig/context"
         ) from None
     items: list[Any] = [listing]
     notes = []
@@ -46,8 +45,8 @@ def load_cluster_state(runner: Runner, kubectl: Kubectl) -> ClusterState:
         said = f"{extra.stdout}\n{extra.stderr}"
         if extra.ok:
             try:
-                items.append(json.loads(extra.stdout))
-            except json.JSONDecodeError:
+                items.append(parse_json(extra.stdout, "kubectl"))
+            except InputError:
                 raise LabError(
                     f"kubectl printed {what} that are not JSON; check the kubeconfig/context"
                 ) from None
@@ -88,7 +87,7 @@ def add_state_arguments(parser: argparse.ArgumentParser) -> None:
 def print_notes(state: ClusterState, env: Environment) -> None:
     """What loading the state noticed, on stderr: the notes, then the warnings."""
     for line in [*state.notes, *(f"warning: {w}" for w in state.warnings)]:
-        env.err(line)
+        env.err(printable(line))  # names from input: control characters escaped
 
 
 def state_from_args(args: argparse.Namespace, env: Environment, runner: Runner | None = None) -> ClusterState:
@@ -96,7 +95,7 @@ def state_from_args(args: argparse.Namespace, env: Environment, runner: Runner |
     if args.state:
         path = Path(args.state)
         state = load_state_file(path if path.is_absolute() else Path.cwd() / path)
-        state.source = args.state
+        state.source = printable(args.state)
         return state
     if args.from_cluster:
         from lab.boundary.runner import ShRunner
@@ -115,7 +114,8 @@ def find_pod(state: ClusterState, text: str) -> Pod:
     namespace, slash, name = text.partition("/")
     if not slash or not namespace or not name:
         raise LabError(
-            f"{text!r}: name a pod as NAMESPACE/NAME, for example backend/backend", ExitStatus.USAGE
+            f"{printable(repr(text))}: name a pod as NAMESPACE/NAME, for example backend/backend",
+            ExitStatus.USAGE,
         )
     exact = [p for p in state.pods if p.namespace == namespace and p.name == name]
     if exact:
@@ -130,14 +130,20 @@ def find_pod(state: ClusterState, text: str) -> Pod:
     ]
     if waiting:
         raise LabError(
-            f"pod {waiting[0].key} has no IP yet, so its flows cannot be judged; try again when it runs"
+            printable(
+                f"pod {waiting[0].key} has no IP yet, so its flows cannot be judged; try again when it runs"
+            )
         )
     if len(prefixed) > 1:
         names = ", ".join(p.key for p in prefixed[:5])
-        raise LabError(f"{text!r} matches several pods ({names}); name one of them", ExitStatus.USAGE)
+        raise LabError(
+            printable(f"{text!r} matches several pods ({names}); name one of them"), ExitStatus.USAGE
+        )
     known = ", ".join(p.key for p in sorted(state.pods, key=lambda p: p.key)[:8])
     raise LabError(
-        f"no pod {text} in {state.source or 'the state'} "
-        f"(pods: {known}{', ...' if len(state.pods) > 8 else ''})",
+        printable(
+            f"no pod {text} in {state.source or 'the state'} "
+            f"(pods: {known}{', ...' if len(state.pods) > 8 else ''})"
+        ),
         ExitStatus.USAGE,
     )

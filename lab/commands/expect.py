@@ -23,7 +23,7 @@ from typing import Any
 
 from lab.commands._state import add_state_arguments, print_notes, state_from_args
 from lab.env import Environment
-from lab.errors import ExitStatus
+from lab.errors import ExitStatus, LabError
 from lab.matrix import Cell, Matrix, Verdict
 from lab.policy.engine import Engine
 from lab.policy.explain import Explainer
@@ -34,6 +34,10 @@ from lab.workshop.lab_matrix import expected_lab_matrix, workload_pod
 from lab.workshop.lab_state import parse_target
 
 MAX_TABLE_ROWS = 40  # beyond this a terminal table helps nobody: say so and point to JSON
+MAX_TABLE_COLUMNS = 60  # destinations (pod ports and targets); wider tables take long to draw, and to read
+# `--output json` holds every flow in memory before writing it (about 0.7 KB each): refuse a state
+# that would make more, before computing any, rather than run for minutes and exhaust memory.
+MAX_FLOWS = 1_000_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +61,15 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     state.targets.extend(t for t in extra if t.key not in known)
     print_notes(state, env)
     if args.output == "json":
+        count = len(state.pods) * len(_destinations(state))
+        if count > MAX_FLOWS:
+            raise LabError(
+                f"{state.source}: {len(state.pods):,} pods and {count // max(len(state.pods), 1):,} "
+                f"destinations make {count:,} flows, more than the {MAX_FLOWS:,} `--output json` writes: "
+                "save fewer namespaces (`kubectl get ... -n NAMESPACE`), or ask about one flow with "
+                "`netpol-lab explain FROM TO PORT`",
+                ExitStatus.USAGE,
+            )
         json.dump({"flows": flows(state)}, env.stdout, indent=1)
         env.out()
         return ExitStatus.SUCCESS
@@ -70,6 +83,12 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
         env.out(
             f"{len(state.pods)} pods: too many rows for a readable table; use --output json, "
             "or `netpol-lab explain FROM TO PORT` for one flow"
+        )
+        return ExitStatus.SUCCESS
+    if len(_destinations(state)) > MAX_TABLE_COLUMNS:
+        env.out(
+            f"{len(_destinations(state))} destinations (pod ports and outside targets): too many columns "
+            "for a readable table; use --output json, or `netpol-lab explain FROM TO PORT` for one flow"
         )
         return ExitStatus.SUCCESS
     render_matrix(console, pod_matrix(state), title=f"expected: {state.source}")

@@ -21,7 +21,7 @@ from lab.commands._state import add_state_arguments, find_pod, print_notes, stat
 from lab.env import Environment
 from lab.errors import ExitStatus, LabError
 from lab.policy.explain import Explainer
-from lab.policy.model import PROTOCOLS, Pod
+from lab.policy.model import PROTOCOLS, Pod, decimal, printable, shown
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,17 +35,21 @@ def parse_port(text: str, destination: Pod | None) -> tuple[int, str]:
     """A port number, or a port name resolved on the destination pod; the protocol defaults to TCP."""
     spec, slash, protocol = text.partition("/")
     protocol = protocol.upper() if slash else ""
+    quoted = shown(text)  # short, control characters escaped
     if protocol and protocol not in PROTOCOLS:
-        raise LabError(f"port {text!r}: protocol must be TCP, UDP or SCTP", ExitStatus.USAGE)
-    if spec.isdigit() and 1 <= int(spec) <= 65535:
-        return int(spec), protocol or "TCP"
+        raise LabError(f"port {quoted}: protocol must be TCP, UDP or SCTP", ExitStatus.USAGE)
+    if decimal(spec):  # ASCII digits only ('²'.isdigit() is true)
+        if len(spec) <= 5 and 1 <= int(spec) <= 65535:
+            return int(spec), protocol or "TCP"
+        raise LabError(f"port {quoted}: a port number is 1-65535", ExitStatus.USAGE)
     if destination is None:
-        raise LabError(f"port {text!r}: a port name needs a destination pod; give a number", ExitStatus.USAGE)
+        raise LabError(f"port {quoted}: a port name needs a destination pod; give a number", ExitStatus.USAGE)
     named = [p for p in destination.ports if p.name == spec and (not protocol or p.protocol == protocol)]
     if not named:
         declared = ", ".join(f"{p.name or '-'}={p.port}/{p.protocol}" for p in destination.ports) or "none"
         raise LabError(
-            f"{destination.key} declares no port named {spec!r} (its ports: {declared})", ExitStatus.USAGE
+            printable(f"{destination.key} declares no port named {spec!r} (its ports: {declared})"),
+            ExitStatus.USAGE,
         )
     return named[0].port, named[0].protocol
 
@@ -61,7 +65,7 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
         target = find_pod(state, args.target)
     port, protocol = parse_port(args.port, target if isinstance(target, Pod) else None)
     flow = Explainer(state).flow(source, target, port, protocol)
-    env.out(f"state: {state.source}")
-    for line in flow.lines():
-        env.out(line)
+    env.out(printable(f"state: {state.source}"))
+    for line in flow.lines():  # names, labels and selectors from input: control characters escaped
+        env.out(printable(line))
     return ExitStatus.SUCCESS

@@ -29,7 +29,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from lab.policy.calico_selectors import CalicoSelector, parse_calico_selector
-from lab.policy.model import PROTOCOLS, InputError, IPAddress, IPNetwork, Pod
+from lab.policy.model import (
+    PROTOCOLS,
+    InputError,
+    IPAddress,
+    IPNetwork,
+    Pod,
+    decimal,
+    field_names,
+    kind_of,
+    list_field,
+    order_number,
+    policy_types,
+    shown,
+    string_field,
+)
 from lab.policy.selectors import SelectorError
 
 KINDS = ("GlobalNetworkPolicy", "NetworkPolicy")
@@ -174,7 +188,9 @@ def _not_understood(where: str, fields: set[str]) -> InputError:
 
 def _selector(raw: Any, where: str) -> CalicoSelector:
     if not isinstance(raw, str):
-        raise InputError(f"{where}: a Calico selector is a string such as 'app == \"web\"', not {raw!r}")
+        raise InputError(
+            f"{where}: a Calico selector is a string such as 'app == \"web\"', not {kind_of(raw)}"
+        )
     try:
         return parse_calico_selector(raw)
     except SelectorError as error:
@@ -183,31 +199,48 @@ def _selector(raw: Any, where: str) -> CalicoSelector:
 
 def _nets(raw: Any, where: str) -> tuple[IPNetwork, ...]:
     if not isinstance(raw, list):
-        raise InputError(f"{where}: must be a list of CIDRs")
-    try:
-        return tuple(ipaddress.ip_network(str(n), strict=False) for n in raw)
-    except ValueError as error:
-        raise InputError(f"{where}: invalid CIDR ({error})") from None
+        raise InputError(f"{where}: must be a list of CIDRs, not {kind_of(raw)}")
+    nets = []
+    for item in raw:
+        if not isinstance(item, str):
+            raise InputError(f"{where}: invalid CIDR {shown(item)} (write it like 10.0.0.0/8)")
+        try:
+            nets.append(ipaddress.ip_network(item, strict=False))
+        except ValueError as error:
+            raise InputError(f"{where}: invalid CIDR ({error})") from None
+    return tuple(nets)
+
+
+def _port_value(text: str) -> int | None:
+    """A port in a Calico port list, 0-65535 (numorstring.Port is a uint16); None when not one."""
+    if not decimal(text) or len(text) > 5 or int(text) > 65535:
+        return None
+    return int(text)
 
 
 def _ports(raw: Any, where: str) -> tuple[PortRange, ...]:
     if not isinstance(raw, list):
-        raise InputError(f"{where}: must be a list of ports")
+        raise InputError(f"{where}: must be a list of ports, not {kind_of(raw)}")
     out = []
     for item in raw:
-        if isinstance(item, int):
+        if isinstance(item, int) and not isinstance(item, bool):
+            if not 0 <= item <= 65535:
+                raise InputError(f"{where}: port {shown(item)} is out of range 0-65535")
             out.append(PortRange(item, item))
         elif isinstance(item, str) and ":" in item:
-            first, _, last = item.partition(":")
-            if not (first.isdigit() and last.isdigit()) or int(first) > int(last):
-                raise InputError(f"{where}: port range {item!r} must read FIRST:LAST")
-            out.append(PortRange(int(first), int(last)))
-        elif isinstance(item, str) and item.isdigit():
-            out.append(PortRange(int(item), int(item)))
+            first, _, last = (_port_value(part) for part in item.partition(":"))
+            if first is None or last is None or first > last:
+                raise InputError(f"{where}: port range {shown(item)} must read FIRST:LAST, 0-65535")
+            out.append(PortRange(first, last))
+        elif isinstance(item, str) and decimal(item):
+            number = _port_value(item)
+            if number is None:
+                raise InputError(f"{where}: port {shown(item)} is out of range 0-65535")
+            out.append(PortRange(number, number))
         elif isinstance(item, str) and item:
             out.append(PortRange(0, 0, item))
         else:
-            raise InputError(f"{where}: port {item!r} is neither a number, a range nor a name")
+            raise InputError(f"{where}: port {shown(item)} is neither a number, a range nor a name")
     return tuple(out)
 
 
@@ -215,8 +248,8 @@ def _entity(raw: Any, where: str, *, source: bool) -> Entity:
     if raw is None:
         return Entity()
     if not isinstance(raw, Mapping):
-        raise InputError(f"{where}: must be a mapping")
-    unknown = set(raw) - _ENTITY_FIELDS
+        raise InputError(f"{where}: must be a mapping, not {kind_of(raw)}")
+    unknown = field_names(raw) - _ENTITY_FIELDS
     if source and "ports" in raw:
         unknown.add("ports (source ports)")
     if unknown:
@@ -226,7 +259,8 @@ def _entity(raw: Any, where: str, *, source: bool) -> Entity:
         spec = raw["services"]
         if not isinstance(spec, Mapping) or not isinstance(spec.get("name"), str):
             raise InputError(f"{where}.services: needs a name (and a namespace)")
-        service = (str(spec.get("namespace") or "default"), str(spec["name"]))
+        namespace = string_field(spec.get("namespace"), where, "services.namespace") or "default"
+        service = (namespace, str(spec["name"]))
     return Entity(
         _selector(raw["selector"], f"{where}.selector") if "selector" in raw else None,
         _selector(raw["namespaceSelector"], f"{where}.namespaceSelector")
@@ -242,25 +276,28 @@ def _entity(raw: Any, where: str, *, source: bool) -> Entity:
 def _protocol(raw: Any, where: str) -> str | None:
     if raw is None:
         return None
-    text = str(raw)
-    if text.upper() in PROTOCOLS:
-        return text.upper()
-    if text in _PROTOCOL_NUMBERS:
-        return _PROTOCOL_NUMBERS[text]
-    if text in _OTHER_PROTOCOLS or text.isdigit():
-        return text  # a protocol the lab never probes: the rule matches none of its flows
-    raise InputError(f"{where}: unknown protocol {text!r}")
+    if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= 255:
+        raw = str(raw)  # numorstring.Protocol: a number or a name
+    if not isinstance(raw, str):
+        raise InputError(f"{where}: unknown protocol {shown(raw)}")
+    if raw.upper() in PROTOCOLS:
+        return raw.upper()
+    if raw in _PROTOCOL_NUMBERS:
+        return _PROTOCOL_NUMBERS[raw]
+    if raw in _OTHER_PROTOCOLS or (decimal(raw) and len(raw) <= 3 and int(raw) <= 255):
+        return raw  # a protocol the lab never probes: the rule matches none of its flows
+    raise InputError(f"{where}: unknown protocol {shown(raw)}")
 
 
 def _rule(raw: Any, where: str) -> CalicoRule:
     if not isinstance(raw, Mapping):
-        raise InputError(f"{where}: a rule must be a mapping")
-    unknown = set(raw) - _RULE_FIELDS
+        raise InputError(f"{where}: a rule must be a mapping, not {kind_of(raw)}")
+    unknown = field_names(raw) - _RULE_FIELDS
     if unknown:
         raise _not_understood(where, unknown)
     action = raw.get("action")
-    if action not in ACTIONS:
-        raise InputError(f"{where}: action {action!r} must be one of {', '.join(ACTIONS)}")
+    if not isinstance(action, str) or action not in ACTIONS:
+        raise InputError(f"{where}: action {shown(action)} must be one of {', '.join(ACTIONS)}")
     protocol = _protocol(raw.get("protocol"), f"{where}.protocol")
     destination = _entity(raw.get("destination"), f"{where}.destination", source=False)
     if destination.ports and protocol not in PROTOCOLS:
@@ -268,12 +305,12 @@ def _rule(raw: Any, where: str) -> CalicoRule:
             f"{where}: destination ports need protocol TCP, UDP or SCTP (Calico refuses them otherwise)"
         )
     version = raw.get("ipVersion")
-    if version not in (None, 4, 6):
+    if version is not None and (isinstance(version, bool) or version not in (4, 6)):
         raise InputError(f"{where}: ipVersion must be 4 or 6")
     return CalicoRule(
-        str(action),
+        action,
         protocol,
-        version,
+        None if version is None else int(version),
         _entity(raw.get("source"), f"{where}.source", source=True),
         destination,
     )
@@ -281,16 +318,21 @@ def _rule(raw: Any, where: str) -> CalicoRule:
 
 def parse_calico_policy(obj: Mapping[str, Any], source: str) -> CalicoPolicy:
     kind = str(obj.get("kind"))
-    meta = obj.get("metadata") or {}
-    name = str(meta.get("name") or "")
+    meta = obj.get("metadata")
+    name = meta.get("name") if isinstance(meta, Mapping) else None
     if not name:
         raise InputError(f"{source}: a {kind} without metadata.name")
-    namespace = str(meta.get("namespace") or "default") if kind == "NetworkPolicy" else None
+    assert isinstance(meta, Mapping)
+    name = string_field(name, f"{source}: {kind} {shown(name)}", "metadata.name")
+    namespace = None
+    if kind == "NetworkPolicy":
+        where = f"{source}: {kind} {name}"
+        namespace = string_field(meta.get("namespace"), where, "metadata.namespace") or "default"
     where = f"{source}: {kind} {namespace + '/' if namespace else ''}{name}"
     spec = obj.get("spec")
     if not isinstance(spec, Mapping):
-        raise InputError(f"{where}: missing spec")
-    unknown = set(spec) - _SPEC_FIELDS
+        raise InputError(f"{where}: missing spec" if spec is None else f"{where}: spec must be a mapping")
+    unknown = field_names(spec) - _SPEC_FIELDS
     if kind == "NetworkPolicy" and "namespaceSelector" in spec:
         unknown.add("namespaceSelector (only global policies have one)")
     if unknown:
@@ -298,18 +340,17 @@ def parse_calico_policy(obj: Mapping[str, Any], source: str) -> CalicoPolicy:
     tier = spec.get("tier") or "default"
     if not isinstance(tier, str):
         raise InputError(f"{where}: spec.tier must be a tier's name")
-    order = spec.get("order")
-    if order is not None and not isinstance(order, (int, float)):
-        raise InputError(f"{where}: spec.order must be a number")
-    ingress = tuple(_rule(r, f"{where}: spec.ingress[{i}]") for i, r in enumerate(spec.get("ingress") or []))
-    egress = tuple(_rule(r, f"{where}: spec.egress[{i}]") for i, r in enumerate(spec.get("egress") or []))
-    raw_types = spec.get("types")
-    if raw_types:
-        bad = [t for t in raw_types if t not in ("Ingress", "Egress")]
-        if bad:
-            raise InputError(f"{where}: spec.types {bad} (use Ingress, Egress)")
-        types = frozenset(str(t) for t in raw_types)
-    else:
+    order = order_number(spec.get("order"), where, "spec.order")
+    ingress = tuple(
+        _rule(r, f"{where}: spec.ingress[{i}]")
+        for i, r in enumerate(list_field(spec.get("ingress"), where, "spec.ingress"))
+    )
+    egress = tuple(
+        _rule(r, f"{where}: spec.egress[{i}]")
+        for i, r in enumerate(list_field(spec.get("egress"), where, "spec.egress"))
+    )
+    types = policy_types(spec.get("types"), where, "spec.types")
+    if types is None:
         # Calico's default: Egress when there are egress rules, Ingress when there are ingress
         # rules or no egress rules at all.
         types = frozenset(
@@ -319,7 +360,7 @@ def parse_calico_policy(obj: Mapping[str, Any], source: str) -> CalicoPolicy:
         kind,
         name,
         namespace,
-        float(order) if order is not None else None,
+        order,
         tier,
         _selector(spec.get("selector", "all()"), f"{where}: spec.selector"),
         _selector(spec["namespaceSelector"], f"{where}: spec.namespaceSelector")

@@ -26,6 +26,11 @@ _TOKEN = re.compile(
 )
 
 
+# Parentheses and ! nest at most this deep: real selectors nest a few levels, and the parser, the
+# matching and the hashing of an expression all recurse once per level.
+MAX_DEPTH = 50
+
+
 class Expr:
     """A parsed selector expression."""
 
@@ -88,26 +93,34 @@ class Not(Expr):
 
 @dataclass(frozen=True)
 class And(Expr):
-    left: Expr
-    right: Expr
+    """``a && b && ...``: every term (kept flat, so a long chain is no deep tree)."""
+
+    terms: tuple[Expr, ...]
 
     def matches(self, labels: Mapping[str, str]) -> bool:
-        return self.left.matches(labels) and self.right.matches(labels)
+        return all(term.matches(labels) for term in self.terms)
 
     def mask(self, index: LabelIndex) -> int:
-        return self.left.mask(index) & self.right.mask(index)
+        result = index.all
+        for term in self.terms:
+            result &= term.mask(index)
+        return result
 
 
 @dataclass(frozen=True)
 class Or(Expr):
-    left: Expr
-    right: Expr
+    """``a || b || ...``: any term."""
+
+    terms: tuple[Expr, ...]
 
     def matches(self, labels: Mapping[str, str]) -> bool:
-        return self.left.matches(labels) or self.right.matches(labels)
+        return any(term.matches(labels) for term in self.terms)
 
     def mask(self, index: LabelIndex) -> int:
-        return self.left.mask(index) | self.right.mask(index)
+        result = 0
+        for term in self.terms:
+            result |= term.mask(index)
+        return result
 
 
 @dataclass(frozen=True)
@@ -127,6 +140,11 @@ class CalicoSelector:
         return self.text
 
 
+def _quoted(text: str) -> str:
+    """A selector in a message: quoted, and cut short when long."""
+    return repr(text) if len(text) <= 60 else repr(text[:57]) + "..."
+
+
 def _tokens(text: str) -> list[tuple[str, str]]:
     out = []
     position = 0
@@ -134,7 +152,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     while position < len(stripped):
         match = _TOKEN.match(stripped, position)
         if not match or match.end() == position:
-            raise SelectorError(f"selector {text!r}: cannot read {stripped[position:].strip()[:20]!r}")
+            raise SelectorError(f"selector {_quoted(text)}: cannot read {stripped[position:].strip()[:20]!r}")
         kind = match.lastgroup or ""
         value = match.group(kind)
         out.append((kind, value[1:-1] if kind == "string" else value))
@@ -147,6 +165,7 @@ class _Parser:
         self.text = text
         self.tokens = _tokens(text)
         self.position = 0
+        self.depth = 0  # parentheses and ! open at this point
 
     def peek(self, offset: int = 0) -> tuple[str, str]:
         index = self.position + offset
@@ -156,7 +175,8 @@ class _Parser:
         token = self.peek()
         if value is not None and token[1] != value:
             raise SelectorError(
-                f"selector {self.text!r}: expected {value!r}, found {token[1] or 'the end'!r}"
+                f"selector {_quoted(self.text)}: expected {_quoted(value)}, "
+                f"found {_quoted(token[1] or 'the end')}"
             )
         self.position += 1
         return token
@@ -166,35 +186,47 @@ class _Parser:
             return All()
         expr = self.or_expr()
         if self.peek()[0] != "end":
-            raise SelectorError(f"selector {self.text!r}: {self.peek()[1]!r} is not understood here")
+            raise SelectorError(
+                f"selector {_quoted(self.text)}: {_quoted(self.peek()[1])} is not understood here"
+            )
         return expr
 
     def or_expr(self) -> Expr:
-        expr = self.and_expr()
+        terms = [self.and_expr()]
         while self.peek()[1] == "||":
             self.take()
-            expr = Or(expr, self.and_expr())
-        return expr
+            terms.append(self.and_expr())
+        return terms[0] if len(terms) == 1 else Or(tuple(terms))
 
     def and_expr(self) -> Expr:
-        expr = self.unary()
+        terms = [self.unary()]
         while self.peek()[1] == "&&":
             self.take()
-            expr = And(expr, self.unary())
-        return expr
+            terms.append(self.unary())
+        return terms[0] if len(terms) == 1 else And(tuple(terms))
 
     def unary(self) -> Expr:
         kind, value = self.peek()
-        if value == "!":
-            self.take()
-            return Not(self.unary())
-        if value == "(":
-            self.take()
-            expr = self.or_expr()
-            self.take(")")
-            return expr
+        if value in ("!", "("):
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise SelectorError(
+                    f"selector {_quoted(self.text)}: nested more than {MAX_DEPTH} levels deep "
+                    "(parentheses and !)"
+                )
+            try:
+                self.take()
+                if value == "!":
+                    return Not(self.unary())
+                expr = self.or_expr()
+                self.take(")")
+                return expr
+            finally:
+                self.depth -= 1
         if kind != "word":
-            raise SelectorError(f"selector {self.text!r}: {value or 'the end'!r} is not understood here")
+            raise SelectorError(
+                f"selector {_quoted(self.text)}: {_quoted(value or 'the end')} is not understood here"
+            )
         if value in ("all", "has") and self.peek(1)[1] == "(":
             self.take()
             self.take("(")
@@ -206,7 +238,7 @@ class _Parser:
             return Has(name)
         if self.peek(1)[1] == "(":
             raise SelectorError(
-                f"selector {self.text!r}: function {value}() is not understood (use all() or has())"
+                f"selector {_quoted(self.text)}: function {value}() is not understood (use all() or has())"
             )
         key = self.take()[1]
         op = self.peek()[1]
@@ -214,7 +246,7 @@ class _Parser:
             self.take()
             string = self.take()
             if string[0] != "string":
-                raise SelectorError(f"selector {self.text!r}: the value after {op} must be quoted")
+                raise SelectorError(f"selector {_quoted(self.text)}: the value after {op} must be quoted")
             return InSet(key, frozenset({string[1]}), op == "!=")
         if op == "in" or (op == "not" and self.peek(1)[1] == "in"):
             negated = op == "not"
@@ -223,7 +255,8 @@ class _Parser:
                 self.take("in")
             return InSet(key, self._set(), negated)
         raise SelectorError(
-            f"selector {self.text!r}: operator {op or 'nothing'!r} after {key!r} is not understood "
+            f"selector {_quoted(self.text)}: operator {_quoted(op or 'nothing')} after {_quoted(key)} "
+            "is not understood "
             "(use ==, !=, in, not in)"
         )
 
@@ -233,7 +266,9 @@ class _Parser:
         while self.peek()[1] != "}":
             kind, value = self.take()
             if kind != "string":
-                raise SelectorError(f"selector {self.text!r}: set members must be quoted, not {value!r}")
+                raise SelectorError(
+                    f"selector {_quoted(self.text)}: set members must be quoted, not {_quoted(value)}"
+                )
             values.append(value)
             if self.peek()[1] == ",":
                 self.take()

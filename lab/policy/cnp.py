@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lab.policy.model import InputError, IPNetwork
+from lab.policy.model import InputError, IPNetwork, field_names, kind_of, shown
 from lab.policy.selectors import LabelSelector, SelectorError, parse_selector
 from lab.policy.tiers import ADMIN_TIER, BASELINE_TIER
 
@@ -148,13 +148,13 @@ class ClusterPolicy:
 
 def _mapping(raw: Any, where: str) -> Mapping[str, Any]:
     if not isinstance(raw, Mapping):
-        raise InputError(f"{where}: must be a mapping")
+        raise InputError(f"{where}: must be a mapping, not {kind_of(raw)}")
     return raw
 
 
 def _one_field(raw: Mapping[str, Any], where: str, what: str) -> None:
     if len(raw) != 1:
-        names = ", ".join(sorted(map(str, raw))) or "none"
+        names = ", ".join(sorted(field_names(raw))) or "none"
         raise InputError(f"{where}: {what} must set exactly one field (found {names})")
 
 
@@ -167,9 +167,9 @@ def _selector(raw: Any, where: str) -> LabelSelector:
 
 def _namespaced_pod(raw: Any, where: str) -> tuple[LabelSelector, LabelSelector]:
     value = _mapping(raw, where)
-    unknown = set(value) - {"namespaceSelector", "podSelector"}
+    unknown = field_names(value) - {"namespaceSelector", "podSelector"}
     if unknown:
-        raise InputError(f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+        raise InputError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
     if "podSelector" not in value:
         raise InputError(f"{where}: podSelector is required")
     return (
@@ -184,6 +184,7 @@ def _peer(raw: Any, where: str, *, egress: bool) -> CnpPeer:
         return CnpPeer(unsupported=f"{where}: a peer with no field this evaluator knows (fails closed)")
     _one_field(value, where, "a peer")
     ((field, content),) = value.items()
+    field = field if isinstance(field, str) else shown(field)
     if field == "namespaces":
         return CnpPeer(namespaces=_selector(content, f"{where}.namespaces"))
     if field == "pods":
@@ -195,9 +196,11 @@ def _peer(raw: Any, where: str, *, egress: bool) -> CnpPeer:
         nets = []
         for item in content:
             try:
-                nets.append(ipaddress.ip_network(str(item), strict=False))
+                if not isinstance(item, str):
+                    raise ValueError(item)
+                nets.append(ipaddress.ip_network(item, strict=False))
             except ValueError:
-                raise InputError(f"{where}.networks: {item!r} is not a CIDR") from None
+                raise InputError(f"{where}.networks: {shown(item)} is not a CIDR") from None
         return CnpPeer(networks=tuple(nets))
     if field in EXPERIMENTAL_PEERS and egress:
         return CnpPeer(
@@ -210,13 +213,14 @@ def _port(raw: Any, where: str) -> CnpPort:
     value = _mapping(raw, where)
     _one_field(value, where, "a protocols entry")
     ((field, content),) = value.items()
+    field = field if isinstance(field, str) else shown(field)
     if field == "destinationNamedPort":
         if not isinstance(content, str) or not content:
             raise InputError(f"{where}.destinationNamedPort: must be a port name")
         return CnpPort("", name=content)
     if field not in PROTOCOL_FIELDS:
         raise InputError(
-            f"{where}: unknown protocol field {field!r} (tcp, udp, sctp or destinationNamedPort)"
+            f"{where}: unknown protocol field {shown(field)} (tcp, udp, sctp or destinationNamedPort)"
         )
     spec = _mapping(content, f"{where}.{field}")
     port = _mapping(spec.get("destinationPort"), f"{where}.{field}.destinationPort")
@@ -236,7 +240,7 @@ def _port(raw: Any, where: str) -> CnpPort:
 
 def _port_number(raw: Any, where: str) -> int:
     if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= 65535:
-        raise InputError(f"{where}: {raw!r} is not a port number 1-65535")
+        raise InputError(f"{where}: {shown(raw)} is not a port number 1-65535")
     return raw
 
 
@@ -252,12 +256,12 @@ def _rules(raw: Any, where: str, *, egress: bool) -> tuple[CnpRule, ...]:
     for number, item in enumerate(raw):
         spot = f"{where}[{number}]"
         rule = _mapping(item, spot)
-        unknown = set(rule) - {"name", "action", peers_field, "protocols"}
+        unknown = field_names(rule) - {"name", "action", peers_field, "protocols"}
         if unknown:
-            raise InputError(f"{spot}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+            raise InputError(f"{spot}: unknown field(s) {', '.join(sorted(unknown))}")
         action = rule.get("action")
-        if action not in ACTIONS:
-            raise InputError(f"{spot}.action: {action!r} must be Accept, Deny or Pass")
+        if not isinstance(action, str) or action not in ACTIONS:
+            raise InputError(f"{spot}.action: {shown(action)} must be Accept, Deny or Pass")
         peers = rule.get(peers_field)
         if not isinstance(peers, list) or not 1 <= len(peers) <= MAX_PEERS:
             raise InputError(f"{spot}.{peers_field}: needs 1 to {MAX_PEERS} peers")
@@ -288,15 +292,15 @@ def parse_cluster_policy(obj: Mapping[str, Any], source: str) -> ClusterPolicy:
         raise InputError(f"{source}: a {KIND} without metadata.name")
     where = f"{source}: {KIND} {name}"
     spec = _mapping(obj.get("spec"), f"{where}: spec")
-    unknown = set(spec) - {"tier", "priority", "subject", "ingress", "egress"}
+    unknown = field_names(spec) - {"tier", "priority", "subject", "ingress", "egress"}
     if unknown:
-        raise InputError(f"{where}: unknown field(s) spec.{', spec.'.join(sorted(map(str, unknown)))}")
+        raise InputError(f"{where}: unknown field(s) spec.{', spec.'.join(sorted(unknown))}")
     tier = spec.get("tier")
-    if tier not in TIERS:
-        raise InputError(f"{where}: spec.tier {tier!r} must be Admin or Baseline")
+    if not isinstance(tier, str) or tier not in TIERS:
+        raise InputError(f"{where}: spec.tier {shown(tier)} must be Admin or Baseline")
     priority = spec.get("priority")
     if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 1000:
-        raise InputError(f"{where}: spec.priority {priority!r} must be a whole number from 0 to 1000")
+        raise InputError(f"{where}: spec.priority {shown(priority)} must be a whole number from 0 to 1000")
     subject = _mapping(spec.get("subject"), f"{where}: spec.subject")
     _one_field(subject, f"{where}: spec.subject", "the subject")
     namespaces = pod_namespaces = pods = None

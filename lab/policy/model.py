@@ -9,12 +9,15 @@ API server would refuse, with the object named in the message.
 from __future__ import annotations
 
 import ipaddress
+import math
+import re
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lab.errors import ExitStatus, LabError
-from lab.policy.selectors import LabelSelector, SelectorError, parse_selector
+from lab.policy.selectors import LabelSelector, SelectorError, label_text, parse_selector
 
 if TYPE_CHECKING:
     from lab.policy.calico import CalicoPolicy
@@ -27,11 +30,145 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+# What must never reach a terminal from input: C0 controls (newline and tab included: a message is
+# one line), DEL and C1 controls, the Unicode line and paragraph separators, the bidirectional
+# overrides and isolates that reorder what is shown, and lone surrogates (which no UTF-8 stream
+# can even write).
+_UNPRINTABLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character written as an escape (ESC as ``\\x1b``): safe to print."""
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+class _Shown(reprlib.Repr):
+    """``repr`` cut short: deep, long or huge values from input become a short, safe text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel = 2
+        self.maxstring = 80
+        self.maxother = 40
+        self.maxlist = self.maxtuple = self.maxset = self.maxfrozenset = self.maxdict = 4
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 64:  # beyond int64, and str() of a huge one fails: say how big instead
+            return f"<a {len(str(x)) if x.bit_length() < 10_000 else 'huge'}-digit number>"
+        return repr(x)
+
+
+_SHOWN = _Shown()
+
+
+def shown(value: Any) -> str:
+    """A value from input as it appears in a message: its ``repr``, short, one line, printable."""
+    try:
+        return printable(_SHOWN.repr(value))
+    except Exception:  # a value whose repr fails (it cannot come from JSON or YAML, but never crash)
+        return f"<{type(value).__name__}>"
+
+
+def kind_of(value: Any) -> str:
+    """What a value from input is, in the words of a message: ``a list``, ``a number``, ``null``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"{'true' if value else 'false'} (a boolean)"
+    if isinstance(value, (int, float)):
+        return f"a number ({shown(value)})"
+    if isinstance(value, str):
+        return f"a string ({shown(value)})"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"a {type(value).__name__}"
+
+
 class InputError(LabError):
-    """Bad input: one line naming the source and the object."""
+    """Bad input: one line naming the source and the object (control characters escaped)."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(message, ExitStatus.USAGE)
+        super().__init__(printable(message), ExitStatus.USAGE)
+
+
+def mapping_field(raw: Any, where: str, what: str, *, optional: bool = True) -> Mapping[str, Any]:
+    """``raw`` as a mapping (``{}`` for a missing optional one), or an ``InputError`` naming ``what``."""
+    if raw is None and optional:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise InputError(f"{where}: {what} must be a mapping, not {kind_of(raw)}")
+    return raw
+
+
+def list_field(raw: Any, where: str, what: str) -> list[Any]:
+    """``raw`` as a list (``[]`` when missing or null), or an ``InputError`` naming ``what``."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise InputError(f"{where}: {what} must be a list, not {kind_of(raw)}")
+    return raw
+
+
+def string_field(raw: Any, where: str, what: str, default: str = "") -> str:
+    """``raw`` as a string (``default`` when missing or null), or an ``InputError`` naming ``what``."""
+    if raw is None:
+        return default
+    if not isinstance(raw, str):
+        raise InputError(f"{where}: {what} must be a string, not {kind_of(raw)}")
+    return raw
+
+
+def field_names(raw: Mapping[Any, Any]) -> set[str]:
+    """The keys of a mapping as text (YAML allows keys that are numbers, booleans or null)."""
+    return {key if isinstance(key, str) else shown(key) for key in raw}
+
+
+# IANA_SVC_NAME, what the API server accepts as a port name: 1-15 of a-z, 0-9 and single inner '-'s,
+# with at least one letter.
+_PORT_NAME = re.compile(r"(?=.{1,15}$)(?=[^a-z]*[a-z])[a-z0-9]+(-[a-z0-9]+)*")
+_DECIMAL = re.compile(r"[0-9]+")  # ASCII digits only: str.isdigit() also accepts '²' and '٣'
+
+
+def decimal(text: str) -> bool:
+    """Whether ``text`` is a whole number in ASCII digits (what Kubernetes reads as one)."""
+    return _DECIMAL.fullmatch(text) is not None
+
+
+def port_number(raw: Any, where: str, what: str = "port", *, low: int = 1, strings: bool = False) -> int:
+    """A port number ``low``-65535: an int (not a boolean), or with ``strings`` its decimal text."""
+    if strings and isinstance(raw, str) and decimal(raw):
+        raw = int(raw) if len(raw) <= 6 else 1 << 17  # more digits than any port: out of range below
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise InputError(f"{where}: {what} {shown(raw)} is not a port number {low}-65535")
+    if not low <= raw <= 65535:
+        raise InputError(f"{where}: {what} {shown(raw)} is out of range {low}-65535")
+    return raw
+
+
+def order_number(raw: Any, where: str, what: str) -> float | None:
+    """A policy or tier ``order``: a finite number (not a boolean) or null."""
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        raise InputError(f"{where}: {what} must be a number, not {kind_of(raw)}")
+    if (isinstance(raw, int) and raw.bit_length() > 64) or (
+        isinstance(raw, float) and not math.isfinite(raw)
+    ):
+        raise InputError(f"{where}: {what} {shown(raw)} is not a finite number of a sensible size")
+    return float(raw)
 
 
 @dataclass(frozen=True)
@@ -209,22 +346,41 @@ class ClusterState:
 
 
 def object_name(obj: Mapping[str, Any]) -> str:
-    meta = obj.get("metadata") or {}
-    name = meta.get("name", "?") if isinstance(meta, Mapping) else "?"
+    """``Pod web/x``: the object as messages name it (whatever shape its metadata has)."""
+    meta = obj.get("metadata")
+    name = meta.get("name") if isinstance(meta, Mapping) else None
     namespace = meta.get("namespace") if isinstance(meta, Mapping) else None
     kind = obj.get("kind", "object")
-    return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+    kind = kind if isinstance(kind, str) and kind else "object"
+    name = name if isinstance(name, str) else "?" if name is None else shown(name)
+    if namespace and isinstance(namespace, str):
+        return f"{kind} {namespace}/{name}"
+    return f"{kind} {name}"
+
+
+def labels_field(raw: Any, where: str, what: str) -> dict[str, str]:
+    """A label map (``metadata.labels``, a Service's selector): text keys and values.
+
+    Values YAML reads as booleans or numbers (``enabled: true``) count as the text written, as
+    selectors compare them (``lab.policy.selectors.label_text``)."""
+    labels = mapping_field(raw, where, what)
+    try:
+        return {label_text(k, f"{what} key"): label_text(v, f"{what} value") for k, v in labels.items()}
+    except SelectorError as error:
+        raise InputError(f"{where}: {error}") from None
 
 
 def _meta(obj: Mapping[str, Any], source: str, *, namespaced: bool) -> tuple[str, str, dict[str, str]]:
     meta = obj.get("metadata")
+    kind = obj.get("kind")
     if not isinstance(meta, Mapping) or not meta.get("name"):
-        raise InputError(f"{source}: a {obj.get('kind', 'object')} without metadata.name")
-    namespace = str(meta.get("namespace") or ("default" if namespaced else ""))
-    labels = meta.get("labels") or {}
-    if not isinstance(labels, Mapping):
-        raise InputError(f"{source}: {object_name(obj)}: metadata.labels must be a mapping")
-    return str(meta["name"]), namespace, {str(k): str(v) for k, v in labels.items()}
+        raise InputError(f"{source}: a {kind} without metadata.name")
+    where = f"{source}: {object_name(obj)}"
+    name = string_field(meta.get("name"), where, "metadata.name")
+    namespace = string_field(meta.get("namespace"), where, "metadata.namespace") or (
+        "default" if namespaced else ""
+    )
+    return name, namespace, labels_field(meta.get("labels"), where, "metadata.labels")
 
 
 def parse_namespace(obj: Mapping[str, Any], source: str) -> Namespace:
@@ -236,29 +392,23 @@ def parse_namespace(obj: Mapping[str, Any], source: str) -> Namespace:
 def _protocol(raw: Any, where: str) -> str:
     if raw is None:
         return "TCP"  # the API default for a port without protocol
-    text = str(raw)
-    if text not in PROTOCOLS:
-        raise InputError(f"{where}: unknown protocol {text!r} (use TCP, UDP or SCTP, in upper case)")
-    return text
+    if not isinstance(raw, str) or raw not in PROTOCOLS:
+        raise InputError(f"{where}: unknown protocol {shown(raw)} (use TCP, UDP or SCTP, in upper case)")
+    return raw
 
 
 def parse_container_ports(containers: Any, where: str) -> tuple[ContainerPort, ...]:
     ports: list[ContainerPort] = []
-    for container in containers or []:
-        if not isinstance(container, Mapping):
-            continue
-        for entry in container.get("ports") or []:
-            if not isinstance(entry, Mapping) or "containerPort" not in entry:
+    for number, container in enumerate(list_field(containers, where, "spec.containers")):
+        spot = f"spec.containers[{number}]"
+        container = mapping_field(container, where, spot, optional=False)
+        for position, entry in enumerate(list_field(container.get("ports"), where, f"{spot}.ports")):
+            entry = mapping_field(entry, where, f"{spot}.ports[{position}]", optional=False)
+            if "containerPort" not in entry:
                 raise InputError(f"{where}: a container port without containerPort")
-            try:
-                number = int(entry["containerPort"])
-            except (TypeError, ValueError):
-                raise InputError(
-                    f"{where}: containerPort {entry['containerPort']!r} is not a number"
-                ) from None
-            ports.append(
-                ContainerPort(number, _protocol(entry.get("protocol"), where), str(entry.get("name") or ""))
-            )
+            port = port_number(entry["containerPort"], where, "containerPort", strings=True)
+            name = string_field(entry.get("name"), where, f"{spot}.ports[{position}].name")
+            ports.append(ContainerPort(port, _protocol(entry.get("protocol"), where), name))
     return tuple(ports)
 
 
@@ -266,26 +416,26 @@ def parse_pod(obj: Mapping[str, Any], source: str) -> tuple[Pod, bool]:
     """The pod, and whether NetworkPolicy governs it (not for hostNetwork or finished pods)."""
     name, namespace, labels = _meta(obj, source, namespaced=True)
     where = f"{source}: Pod {namespace}/{name}"
-    spec = obj.get("spec") or {}
-    status = obj.get("status") or {}
-    ip = status.get("podIP") if isinstance(status, Mapping) else None
-    if ip:
+    spec = mapping_field(obj.get("spec"), where, "spec")
+    status = mapping_field(obj.get("status"), where, "status")
+    ip = status.get("podIP") or None
+    if ip is not None:
         try:
-            ipaddress.ip_address(str(ip))
+            ipaddress.ip_address(string_field(ip, where, "status.podIP"))
         except ValueError:
-            raise InputError(f"{where}: status.podIP {ip!r} is not an IP address") from None
-    ports = parse_container_ports(spec.get("containers") if isinstance(spec, Mapping) else None, where)
-    governed = not (isinstance(spec, Mapping) and spec.get("hostNetwork")) and (
-        not isinstance(status, Mapping) or status.get("phase") not in ("Succeeded", "Failed")
-    )
-    return Pod(namespace, name, labels, str(ip) if ip else None, ports), governed
+            raise InputError(f"{where}: status.podIP {shown(ip)} is not an IP address") from None
+    ports = parse_container_ports(spec.get("containers"), where)
+    governed = not spec.get("hostNetwork") and status.get("phase") not in ("Succeeded", "Failed")
+    return Pod(namespace, name, labels, ip, ports), governed
 
 
 def _network(text: Any, where: str) -> IPNetwork:
-    try:
-        return ipaddress.ip_network(str(text), strict=False)
-    except ValueError:
-        raise InputError(f"{where}: invalid CIDR {text!r} (write it like 10.0.0.0/8)") from None
+    if isinstance(text, str):
+        try:
+            return ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            pass
+    raise InputError(f"{where}: invalid CIDR {shown(text)} (write it like 10.0.0.0/8)")
 
 
 def parse_ip_block(raw: Any, where: str) -> IPBlock:
@@ -293,18 +443,18 @@ def parse_ip_block(raw: Any, where: str) -> IPBlock:
         raise InputError(f"{where}: ipBlock needs a cidr")
     cidr = _network(raw["cidr"], where)
     excepts = []
-    for text in raw.get("except") or []:
+    for text in list_field(raw.get("except"), where, "ipBlock.except"):
         hole = _network(text, where)
         if hole.version != cidr.version or not hole.subnet_of(cidr):  # type: ignore[arg-type]
-            raise InputError(f"{where}: except {text} is not inside cidr {cidr}")
+            raise InputError(f"{where}: except {hole} is not inside cidr {cidr}")
         excepts.append(hole)
     return IPBlock(cidr, tuple(excepts))
 
 
 def _peer(raw: Any, where: str) -> Peer:
     if not isinstance(raw, Mapping):
-        raise InputError(f"{where}: a peer must be a mapping")
-    unknown = set(raw) - {"podSelector", "namespaceSelector", "ipBlock"}
+        raise InputError(f"{where}: a peer must be a mapping, not {kind_of(raw)}")
+    unknown = field_names(raw) - {"podSelector", "namespaceSelector", "ipBlock"}
     if unknown:
         raise InputError(f"{where}: unknown peer field(s) {', '.join(sorted(unknown))}")
     if "ipBlock" in raw:
@@ -327,21 +477,26 @@ def _peer(raw: Any, where: str) -> Peer:
 
 def _port(raw: Any, where: str) -> PolicyPort:
     if not isinstance(raw, Mapping):
-        raise InputError(f"{where}: a port entry must be a mapping")
+        raise InputError(f"{where}: a port entry must be a mapping, not {kind_of(raw)}")
     protocol = _protocol(raw.get("protocol"), where)
     port = raw.get("port")
     end = raw.get("endPort")
-    if isinstance(port, str) and port.isdigit():
-        port = int(port)
-    if port is not None and not isinstance(port, (int, str)):
-        raise InputError(f"{where}: port {port!r} must be a number or a port name")
-    if isinstance(port, int) and not 1 <= port <= 65535:
-        raise InputError(f"{where}: port {port} is out of range 1-65535")
+    if isinstance(port, str) and decimal(port):
+        port = port_number(port, where, strings=True)
+    elif port is not None and not isinstance(port, str):
+        if isinstance(port, bool) or not isinstance(port, int):
+            raise InputError(f"{where}: port {shown(port)} must be a number or a port name")
+        port = port_number(port, where)
+    elif isinstance(port, str) and not _PORT_NAME.fullmatch(port):
+        raise InputError(
+            f"{where}: port {shown(port)} is neither a number nor a port name (at most 15 lower-case "
+            "letters, digits and single '-', with a letter)"
+        )
     if end is not None:
         if not isinstance(port, int):
             raise InputError(f"{where}: endPort needs a numeric port")
-        if not isinstance(end, int) or end < port or end > 65535:
-            raise InputError(f"{where}: endPort {end!r} must be a number between port {port} and 65535")
+        if isinstance(end, bool) or not isinstance(end, int) or end < port or end > 65535:
+            raise InputError(f"{where}: endPort {shown(end)} must be a number between port {port} and 65535")
     return PolicyPort(protocol, port, end)
 
 
@@ -349,23 +504,39 @@ def _rules(raw: Any, direction: str, where: str) -> tuple[Rule, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
-        raise InputError(f"{where}: spec.{direction} must be a list of rules")
+        raise InputError(f"{where}: spec.{direction} must be a list of rules, not {kind_of(raw)}")
     peer_key = "from" if direction == "ingress" else "to"
     rules = []
     for number, item in enumerate(raw):
         spot = f"{where}: spec.{direction}[{number}]"
         item = item or {}
         if not isinstance(item, Mapping):
-            raise InputError(f"{spot} must be a mapping")
-        unknown = set(item) - {peer_key, "ports"}
+            raise InputError(f"{spot} must be a mapping, not {kind_of(item)}")
+        unknown = field_names(item) - {peer_key, "ports"}
         if unknown:
             raise InputError(
                 f"{spot}: unknown field(s) {', '.join(sorted(unknown))} (expected {peer_key}, ports)"
             )
-        peers = tuple(_peer(p, f"{spot}.{peer_key}[{i}]") for i, p in enumerate(item.get(peer_key) or []))
-        ports = tuple(_port(p, f"{spot}.ports[{i}]") for i, p in enumerate(item.get("ports") or []))
+        peers = tuple(
+            _peer(p, f"{spot}.{peer_key}[{i}]")
+            for i, p in enumerate(list_field(item.get(peer_key), spot, peer_key))
+        )
+        ports = tuple(
+            _port(p, f"{spot}.ports[{i}]") for i, p in enumerate(list_field(item.get("ports"), spot, "ports"))
+        )
         rules.append(Rule(peers, ports))
     return tuple(rules)
+
+
+def policy_types(raw: Any, where: str, what: str) -> frozenset[str] | None:
+    """``policyTypes`` (or Calico's ``types``): a list of Ingress and Egress; None when not given."""
+    if not raw:
+        return None
+    types = list_field(raw, where, what)
+    bad = [t for t in types if t not in ("Ingress", "Egress")]
+    if bad:
+        raise InputError(f"{where}: unknown {what} {shown(bad)} (use Ingress, Egress)")
+    return frozenset(str(t) for t in types)
 
 
 def parse_policy(obj: Mapping[str, Any], source: str) -> Policy:
@@ -373,20 +544,15 @@ def parse_policy(obj: Mapping[str, Any], source: str) -> Policy:
     where = f"{source}: NetworkPolicy {namespace}/{name}"
     spec = obj.get("spec")
     if not isinstance(spec, Mapping):
-        raise InputError(f"{where}: missing spec")
+        raise InputError(f"{where}: missing spec" if spec is None else f"{where}: spec must be a mapping")
     try:
         selector = parse_selector(spec.get("podSelector"), "spec.podSelector")
     except SelectorError as error:
         raise InputError(f"{where}: {error}") from None
     ingress = _rules(spec.get("ingress"), "ingress", where)
     egress = _rules(spec.get("egress"), "egress", where)
-    raw_types = spec.get("policyTypes")
-    if raw_types:
-        bad = [t for t in raw_types if t not in ("Ingress", "Egress")]
-        if bad:
-            raise InputError(f"{where}: unknown policyTypes {bad} (use Ingress, Egress)")
-        types = frozenset(str(t) for t in raw_types)
-    else:
+    types = policy_types(spec.get("policyTypes"), where, "spec.policyTypes")
+    if types is None:
         # pkg/apis/networking/v1/defaults.go: Ingress always; Egress only if there is at
         # least one egress rule (`egress: []` does not count).
         types = frozenset({"Ingress", "Egress"} if egress else {"Ingress"})
@@ -396,28 +562,34 @@ def parse_policy(obj: Mapping[str, Any], source: str) -> Policy:
 def parse_service(obj: Mapping[str, Any], source: str) -> Service:
     name, namespace, _ = _meta(obj, source, namespaced=True)
     where = f"{source}: Service {namespace}/{name}"
-    spec = obj.get("spec") or {}
+    spec = mapping_field(obj.get("spec"), where, "spec")
     selector = spec.get("selector")
     ports = []
-    for entry in spec.get("ports") or []:
+    for number, entry in enumerate(list_field(spec.get("ports"), where, "spec.ports")):
         if not isinstance(entry, Mapping) or "port" not in entry:
             raise InputError(f"{where}: a Service port without port")
-        target = entry.get("targetPort", entry["port"])
-        if isinstance(target, str) and target.isdigit():
-            target = int(target)
+        spot = f"spec.ports[{number}]"
+        port = port_number(entry["port"], where, f"{spot}.port", strings=True)
+        target: int | str = port
+        if entry.get("targetPort") is not None:
+            raw = entry["targetPort"]
+            if isinstance(raw, str) and raw and not decimal(raw):
+                target = raw  # a named port, resolved on each pod behind the Service
+            else:
+                target = port_number(raw, where, f"{spot}.targetPort", strings=True)
         ports.append(
             ServicePort(
-                int(entry["port"]),
+                port,
                 target,
                 _protocol(entry.get("protocol"), where),
-                str(entry.get("name") or ""),
+                string_field(entry.get("name"), where, f"{spot}.name"),
             )
         )
-    cluster_ip = spec.get("clusterIP")
+    cluster_ip = string_field(spec.get("clusterIP"), where, "spec.clusterIP")
     return Service(
         namespace,
         name,
-        {str(k): str(v) for k, v in selector.items()} if isinstance(selector, Mapping) else None,
+        labels_field(selector, where, "spec.selector") if selector is not None else None,
         tuple(ports),
-        str(cluster_ip) if cluster_ip and cluster_ip != "None" else None,
+        cluster_ip if cluster_ip and cluster_ip != "None" else None,
     )

@@ -11,6 +11,7 @@ everything; ``NotIn`` and ``DoesNotExist`` also match when the key is absent.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -96,37 +97,84 @@ def parse_selector(raw: Any, where: str) -> LabelSelector:
     if raw is None:
         return LabelSelector()
     if not isinstance(raw, Mapping):
-        raise SelectorError(f"{where} must be a mapping with matchLabels/matchExpressions, not {raw!r}")
-    unknown = set(raw) - {"matchLabels", "matchExpressions"}
+        raise SelectorError(f"{where} must be a mapping with matchLabels/matchExpressions, not {_kind(raw)}")
+    unknown = {key if isinstance(key, str) else _short(key) for key in raw} - {
+        "matchLabels",
+        "matchExpressions",
+    }
     if unknown:
         raise SelectorError(f"{where} has unknown field(s) {', '.join(sorted(unknown))}")
     labels = raw.get("matchLabels") or {}
     if not isinstance(labels, Mapping):
-        raise SelectorError(f"{where}.matchLabels must be a mapping of label to value")
-    pairs = tuple(sorted((str(k), _label_value(v)) for k, v in labels.items()))
+        raise SelectorError(f"{where}.matchLabels must be a mapping of label to value, not {_kind(labels)}")
+    pairs = tuple(
+        sorted(
+            (label_text(k, f"{where}.matchLabels key"), label_text(v, f"{where}.matchLabels value"))
+            for k, v in labels.items()
+        )
+    )
     exprs = []
-    for number, item in enumerate(raw.get("matchExpressions") or []):
+    expressions = raw.get("matchExpressions") or []
+    if not isinstance(expressions, list):
+        raise SelectorError(f"{where}.matchExpressions must be a list, not {_kind(expressions)}")
+    for number, item in enumerate(expressions):
         spot = f"{where}.matchExpressions[{number}]"
         if not isinstance(item, Mapping) or "key" not in item or "operator" not in item:
             raise SelectorError(f"{spot} needs a key and an operator")
-        operator = str(item["operator"])
-        if operator not in OPERATORS:
-            raise SelectorError(f"{spot}: unknown operator {operator!r} (use {', '.join(OPERATORS)})")
-        values = tuple(_label_value(v) for v in item.get("values") or [])
+        operator = item["operator"]
+        if not isinstance(operator, str) or operator not in OPERATORS:
+            raise SelectorError(f"{spot}: unknown operator {_short(operator)} (use {', '.join(OPERATORS)})")
+        raw_values = item.get("values") or []
+        if not isinstance(raw_values, list):
+            raise SelectorError(f"{spot}.values must be a list, not {_kind(raw_values)}")
+        values = tuple(label_text(v, f"{spot}.values") for v in raw_values)
         if operator in ("In", "NotIn") and not values:
             raise SelectorError(f"{spot}: operator {operator} needs at least one value")
         if operator in ("Exists", "DoesNotExist") and values:
             raise SelectorError(f"{spot}: operator {operator} takes no values")
-        exprs.append(Requirement(str(item["key"]), operator, values))
+        exprs.append(Requirement(label_text(item["key"], f"{spot}.key"), operator, values))
     return LabelSelector(pairs, tuple(exprs))
 
 
-def _label_value(value: Any) -> str:
-    # YAML turns `enabled: true` or `slot: 1` into bool/int; the API server only stores strings,
-    # and kubectl would have refused the manifest. Compare as the string the user wrote.
+def label_text(value: Any, where: str) -> str:
+    """A label key or value as the text written: YAML turns ``enabled: true`` or ``slot: 1`` into a
+    boolean or a number, the API server stores only strings (kubectl would have sent the text), so
+    compare as the string the user wrote. Anything else (null, a list, a mapping) is refused."""
+    if isinstance(value, str):
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    if isinstance(value, int) and value.bit_length() <= 64:
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)
+    raise SelectorError(f"{where}: a label must be a string, not {_kind(value)}")
+
+
+def _short(value: Any) -> str:
+    """A value for a message: its repr, short, and never the text of a huge number."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return "<a huge number>"
+    if isinstance(value, (str, int, float)) or value is None:
+        text = repr(value)
+        return text if len(text) <= 80 else text[:77] + "..."
+    return f"<{type(value).__name__}>"
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return f"a number ({_short(value)})"
+    if isinstance(value, str):
+        return f"a string ({_short(value)})"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    return f"a {type(value).__name__}"
 
 
 def describe_labels(labels: Mapping[str, str]) -> str:

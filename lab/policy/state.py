@@ -9,12 +9,20 @@ commands (``lab.commands._state``) and parsed here.
 
 from __future__ import annotations
 
+import codecs
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.nodes import Node, ScalarNode
+from yaml.parser import Parser
+from yaml.reader import Reader
+from yaml.resolver import Resolver
+from yaml.scanner import Scanner
 
 from lab.policy import calico, cnp
 from lab.policy.model import (
@@ -22,13 +30,24 @@ from lab.policy.model import (
     ClusterState,
     InputError,
     Namespace,
+    kind_of,
+    list_field,
     object_name,
     parse_namespace,
     parse_pod,
     parse_policy,
     parse_service,
+    string_field,
 )
 from lab.policy.tiers import parse_tier, tiers_of
+
+# libyaml's parser, when PyYAML was built with it (None otherwise).
+try:
+    from yaml import cyaml
+
+    _CParser: Any = getattr(cyaml, "CParser", None)
+except ImportError:
+    _CParser = None
 
 # What a live cluster is read as: the kinds every cluster serves, then the optional ones.
 CLUSTER_KINDS = "namespaces,pods,networkpolicies.networking.k8s.io,services"
@@ -41,13 +60,27 @@ OPTIONAL_KINDS = (
 # -- parsing a list of objects -------------------------------------------------------------
 
 
-def _flatten(items: Iterable[Any]) -> Iterable[Mapping[str, Any]]:
-    for item in items:
-        if isinstance(item, Mapping):
-            if item.get("kind") == "List" or (item.get("kind", "").endswith("List") and "items" in item):
-                yield from _flatten(item.get("items") or [])
-            else:
-                yield item
+def _flatten(items: Iterable[Any], source: str) -> Iterator[Mapping[str, Any]]:
+    """The objects of ``items``, the items of Lists (nested ones too) in their place; each must be a
+    mapping with a ``kind``. Iterative: a deep stack of Lists is refused, not recursed into."""
+    stack: list[Iterator[Any]] = [iter(items)]
+    while stack:
+        for item in stack[-1]:
+            if not isinstance(item, Mapping):
+                raise InputError(f"{source}: an object must be a mapping, not {kind_of(item)}")
+            kind = item.get("kind")
+            if not isinstance(kind, str) or not kind:
+                raise InputError(
+                    f"{source}: {object_name(item)}: kind must be a string such as Pod, not {kind_of(kind)}"
+                )
+            if kind == "List" or (kind.endswith("List") and "items" in item):
+                if len(stack) > MAX_LIST_DEPTH:
+                    raise InputError(f"{source}: Lists nested more than {MAX_LIST_DEPTH} deep")
+                stack.append(iter(list_field(item.get("items"), f"{source}: {kind}", "items")))
+                break
+            yield item
+        else:
+            stack.pop()
 
 
 def parse_objects(items: Iterable[Any], source: str, *, modelled: bool = False) -> ClusterState:
@@ -58,14 +91,18 @@ def parse_objects(items: Iterable[Any], source: str, *, modelled: bool = False) 
     state = ClusterState(source=source)
     skipped: list[str] = []
     staged: list[str] = []
-    for obj in _flatten(items):
-        kind = obj.get("kind")
-        api = str(obj.get("apiVersion", ""))
+    seen: set[str] = set()
+    for obj in _flatten(items, source):
+        kind = obj["kind"]
+        api = string_field(obj.get("apiVersion"), f"{source}: {object_name(obj)}", "apiVersion")
         if kind == "Namespace":
             namespace = parse_namespace(obj, source)
             state.namespaces[namespace.name] = namespace
         elif kind == "Pod":
             pod, governed = parse_pod(obj, source)
+            if pod.key in seen:  # the API server keeps one object per name: two would be two truths
+                raise InputError(f"{source}: Pod {pod.key} appears twice")
+            seen.add(pod.key)
             if governed:
                 state.pods.append(pod)
             else:
@@ -85,7 +122,7 @@ def parse_objects(items: Iterable[Any], source: str, *, modelled: bool = False) 
             policy = cnp.parse_cluster_policy(obj, source)
             state.cluster_policies.append(policy)
             state.notes.extend(cnp.unsupported_notes(policy))
-        elif api.startswith("projectcalico.org/") and str(kind).endswith("Policy"):
+        elif api.startswith("projectcalico.org/") and kind.endswith("Policy"):
             raise InputError(f"{source}: {object_name(obj)}: kind {kind} not understood by this evaluator")
     known = tiers_of(state.tiers)
     for calico_policy in state.calico:
@@ -163,22 +200,171 @@ def _named_port_warnings(state: ClusterState) -> list[str]:
 
 # -- source 1: a saved file ------------------------------------------------------------------
 
+# A state file is read whole and parsed in memory: refuse what could not be a cluster's dump before
+# reading it (`kubectl get namespaces,pods,networkpolicies,services -A -o yaml` of 10,000 pods is
+# well under this).
+MAX_STATE_BYTES = 128 * 1024 * 1024
+MAX_NUMBER_LENGTH = 32  # characters of a YAML integer: int64 needs 20; more is no Kubernetes field
+MAX_LIST_DEPTH = 8  # Lists inside Lists (kubectl prints one; a few levels are generous)
 
-def load_state_file(path: Path) -> ClusterState:
+_BOMS = (  # the byte order marks an editor or a shell may write, longest first
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),  # Windows PowerShell 5: `kubectl get ... > state.yaml`
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+
+def read_input_file(path: Path, *, limit: int, what: str, missing: str = "") -> bytes:
+    """The bytes of ``path``, at most ``limit`` of them (``/dev/zero`` ends too): an ``InputError``
+    naming the file when it cannot be read or is larger (``missing``: the fix for no such file)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as stream:
+            data = stream.read(limit + 1)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file" + (f": {missing}" if missing else "")) from None
     except OSError as error:
         raise InputError(f"{path}: cannot read it ({error.strerror or error})") from None
+    if len(data) > limit:
+        raise InputError(f"{path}: larger than the {limit // (1024 * 1024)} MiB a {what} may have")
+    return data
+
+
+def decode_text(data: bytes, source: str) -> str:
+    """Text from the bytes of a file: UTF-8, or UTF-8/16/32 with a byte order mark (what Windows
+    writes), the mark dropped. Anything else is an ``InputError`` naming the file and the byte."""
+    encoding = "utf-8"
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            data, encoding = data[len(bom) :], name
+            break
     try:
-        if path.suffix == ".json":
-            documents: list[Any] = [json.loads(text)]
-        else:
-            # libyaml's loader when present: a 2,000-pod dump parses in a fraction of the time.
-            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-            documents = [d for d in yaml.load_all(text, Loader=loader) if d is not None]
-    except (json.JSONDecodeError, yaml.YAMLError) as error:
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        if encoding != "utf-8":
+            raise InputError(
+                f"{source}: starts with a {encoding.upper()} byte order mark but is not valid "
+                f"{encoding.upper()} (at byte {error.start}): save it again as UTF-8"
+            ) from None
+        byte = data[error.start]
+        raise InputError(
+            f"{source}: not UTF-8 text (byte 0x{byte:02x} at offset {error.start}): save it as UTF-8 "
+            "(PowerShell: `kubectl get ... -o yaml | Out-File -Encoding utf8 state.yaml`)"
+        ) from None
+
+
+class _StateConstructor(SafeConstructor):
+    """SafeConstructor for state files: no aliases, no numbers beyond int64, timestamps as text.
+
+    kubectl never writes an anchor or an alias; a few of them nest into a billion nodes ("billion
+    laughs"), so the second use of any node is refused. Timestamps stay the text written, as
+    kubectl reads them (and `0000-01-01` cannot fail to be a date)."""
+
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        if node in self.constructed_objects:
+            raise ConstructorError(
+                None,
+                None,
+                "found an alias (*name): state files may not use YAML anchors and aliases",
+                node.start_mark,
+            )
+        return super().construct_object(node, deep)
+
+    def construct_bounded_int(self, node: ScalarNode) -> int:
+        text = self.construct_scalar(node)
+        if len(text) > MAX_NUMBER_LENGTH:
+            raise ConstructorError(
+                None,
+                None,
+                f"found a number {len(text)} characters long: no Kubernetes field holds one that large",
+                node.start_mark,
+            )
+        return int(super().construct_yaml_int(node))
+
+
+_StateConstructor.add_constructor(  # type: ignore[type-var]
+    "tag:yaml.org,2002:int", _StateConstructor.construct_bounded_int
+)
+_StateConstructor.add_constructor(  # type: ignore[type-var]
+    "tag:yaml.org,2002:timestamp", SafeConstructor.construct_yaml_str
+)
+
+
+class PureStateLoader(Reader, Scanner, Parser, Composer, _StateConstructor, Resolver):
+    """The pure-Python loader of state files (when PyYAML has no libyaml)."""
+
+    def __init__(self, stream: str) -> None:
+        Reader.__init__(self, stream)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+        Composer.__init__(self)
+        _StateConstructor.__init__(self)
+        Resolver.__init__(self)
+
+
+StateLoader: type[Any] = PureStateLoader
+if _CParser is not None:
+
+    class CStateLoader(_CParser, _StateConstructor, Resolver):
+        """libyaml's parser with the state files' constructor: a 2,000-pod dump parses in a fraction
+        of the time."""
+
+        def __init__(self, stream: str) -> None:
+            _CParser.__init__(self, stream)
+            _StateConstructor.__init__(self)
+            Resolver.__init__(self)
+
+    StateLoader = CStateLoader
+
+
+def _bounded_json_int(text: str) -> int:
+    if len(text) > MAX_NUMBER_LENGTH:
+        raise _TooLarge(f"a number {len(text)} digits long: no Kubernetes field holds one that large")
+    return int(text)
+
+
+class _TooLarge(ValueError):
+    pass
+
+
+def _json_constant(name: str) -> Any:
+    raise _TooLarge(f"{name} is not JSON (and no Kubernetes field holds it)")
+
+
+def parse_json(text: str, source: str) -> Any:
+    """A JSON document, with an ``InputError`` naming ``source`` for anything that is not one, or is
+    nested too deeply, or holds a number no Kubernetes object holds."""
+    try:
+        return json.loads(text, parse_int=_bounded_json_int, parse_constant=_json_constant)
+    except json.JSONDecodeError as error:
+        raise InputError(f"{source}: not valid JSON (line {error.lineno}): {error.msg}") from None
+    except _TooLarge as error:
+        raise InputError(f"{source}: not valid state: {error}") from None
+    except RecursionError:
+        raise InputError(f"{source}: nested too deeply to be a Kubernetes object") from None
+
+
+def parse_yaml(text: str, source: str) -> list[Any]:
+    """The YAML documents of ``text`` (empty ones left out), with an ``InputError`` naming ``source``."""
+    try:
+        return [d for d in yaml.load_all(text, Loader=StateLoader) if d is not None]
+    except yaml.YAMLError as error:
+        problem = getattr(error, "problem", None) or (str(error).splitlines() or [type(error).__name__])[0]
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise InputError(f"{path}: not valid YAML/JSON{where}: {first}") from None
+        what = "refused" if isinstance(error, ConstructorError) else "not valid YAML"  # valid, but not data
+        raise InputError(f"{source}: {what}{where}: {problem}") from None
+    except RecursionError:
+        raise InputError(f"{source}: nested too deeply to be a Kubernetes object") from None
+    except (ValueError, TypeError, OverflowError) as error:  # a tagged scalar the constructor refuses
+        raise InputError(f"{source}: not valid YAML: {error}") from None
+
+
+def load_state_file(path: Path) -> ClusterState:
+    text = decode_text(read_input_file(path, limit=MAX_STATE_BYTES, what="state file"), str(path))
+    if path.suffix == ".json":
+        documents: list[Any] = [parse_json(text, str(path))]
+    else:
+        documents = parse_yaml(text, str(path))
     return parse_objects(documents, str(path))

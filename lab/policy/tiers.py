@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lab.policy.model import InputError
+from lab.policy.model import InputError, order_number, shown
 
 DEFAULT_TIER = "default"
 ADMIN_TIER = "kube-admin"
@@ -67,12 +67,10 @@ def parse_tier(obj: Mapping[str, Any], source: str) -> Tier:
     spec = obj.get("spec") if obj.get("spec") is not None else {}
     if not isinstance(spec, Mapping):
         raise InputError(f"{source}: Tier {name}: spec must be a mapping")
-    order = spec.get("order")
-    if order is not None and (isinstance(order, bool) or not isinstance(order, (int, float))):
-        raise InputError(f"{source}: Tier {name}: spec.order must be a number")
+    order = order_number(spec.get("order"), f"{source}: Tier {name}", "spec.order")
     action = spec.get("defaultAction", "Deny")
-    if action not in DEFAULT_ACTIONS:
-        raise InputError(f"{source}: Tier {name}: spec.defaultAction {action!r} must be Deny or Pass")
+    if not isinstance(action, str) or action not in DEFAULT_ACTIONS:
+        raise InputError(f"{source}: Tier {name}: spec.defaultAction {shown(action)} must be Deny or Pass")
     # The CRD's rules: the static tiers keep their default actions whatever is written.
     if name in STATIC_ACTIONS and action != STATIC_ACTIONS[name]:
         raise InputError(
@@ -80,7 +78,7 @@ def parse_tier(obj: Mapping[str, Any], source: str) -> Tier:
         )
     if order is None and name == DEFAULT_TIER:
         order = 1_000_000.0  # libcalico-go's default for the default tier
-    return Tier(name, float(order) if order is not None else None, str(action), source)
+    return Tier(name, order, action, source)
 
 
 def tiers_of(found: Mapping[str, Tier]) -> dict[str, Tier]:

@@ -26,6 +26,7 @@ from lab.matrix import (
     aligned,
     cell_status,
 )
+from lab.policy.model import printable
 
 STYLES: dict[Verdict, str] = {
     Verdict.ALLOW: "green",
@@ -84,17 +85,17 @@ def render_matrix(
         collapse_padding=terminal,
     )
     table.add_column("from \\ to", style="bold", no_wrap=True)
-    for column in columns:
-        table.add_column(column, overflow="fold")
+    for column in columns:  # names from input are plain text: never markup, never control characters
+        table.add_column(Text(printable(column)), overflow="fold")
     for row in rows:
         cells = [
             _styled(matrix.get(row, column), expected.get(row, column) if expected else None)
             for column in columns
         ]
-        table.add_row(row, *cells)
+        table.add_row(Text(printable(row)), *cells)
     heading = title or matrix.title
     if heading:
-        console.print(Text(heading, style="bold"))
+        console.print(Text(printable(heading), style="bold"))
     if terminal:
         console.print(table)
     else:  # plain text: no padding lines, no trailing blanks
@@ -120,22 +121,24 @@ def render_differences(console: Console, comparison: Comparison) -> None:
 
 
 def _print_difference(console: Console, diff: Difference) -> None:
-    console.print(Text(f"  {MISMATCH_MARK} {diff.headline()}", style="bold red"))
+    console.print(Text(f"  {MISMATCH_MARK} {printable(diff.headline())}", style="bold red"))
     for line in diff.details():
-        console.print(f"      {line}", markup=False, highlight=False)
+        console.print(Text(f"      {printable(line)}"))
 
 
 def _print_unjudged(console: Console, diff: Difference) -> None:
     what = MEANINGS[diff.observed.verdict]
     reason = diff.observed.reason or "no reason recorded"
     console.print(
-        f"  {diff.observed.verdict.value} {diff.row} -> {diff.column} ({what}, expected "
-        f"{diff.expected.verdict.value}): {reason}",
-        markup=False,
-        highlight=False,
+        Text(
+            printable(
+                f"  {diff.observed.verdict.value} {diff.row} -> {diff.column} ({what}, expected "
+                f"{diff.expected.verdict.value}): {reason}"
+            )
+        )
     )
     if diff.observed.command:
-        console.print(f"      reproduce: $ {diff.observed.command}", markup=False, highlight=False)
+        console.print(Text(printable(f"      reproduce: $ {diff.observed.command}")))
 
 
 def _count(number: int, singular: str, plural: str) -> str:
