@@ -14,12 +14,17 @@ from pathlib import Path
 
 from lab.env import Environment
 from lab.errors import ExitStatus, LabError
+from lab.policy.model import printable
 from lab.report.html import stage_heading, write_html
 from lab.report.json_report import DEFAULT_REPORTS_DIR, load_probe_result, newest_per_stage
 from lab.report.table import summary_line
 from lab.result import ProbeResult
 
 DEFAULT_HTML = DEFAULT_REPORTS_DIR / "report.html"
+# One page holds every result given: its matrices are drawn cell by cell. Each result is capped by
+# the loader (json_report.MAX_CELLS); these cap the page, and are checked before anything is drawn.
+MAX_FOLDER_FILES = 1_000  # saved results read from one folder (each is loaded to learn its stage)
+MAX_REPORT_CELLS = 50_000  # rows x columns over every result on the page
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +48,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _from_folder(folder: Path) -> list[ProbeResult]:
     files = sorted(folder.glob("*.json"))
+    if len(files) > MAX_FOLDER_FILES:
+        raise LabError(
+            printable(
+                f"{folder}/ holds {len(files):,} saved results, more than the {MAX_FOLDER_FILES:,} a report "
+                "reads from one folder: move old ones away, or pass --result FILE for the ones to show"
+            ),
+            ExitStatus.USAGE,
+        )
     if not files:
         raise LabError(
             f"no saved probe results in {folder}/: run `netpol-lab probe --save` (or `make probe`) first, "
@@ -62,8 +75,20 @@ def collect(paths: list[Path], default_folder: Path) -> list[ProbeResult]:
     return results
 
 
+def check_size(results: list[ProbeResult]) -> None:
+    """Refuse a page that would hold more than ``MAX_REPORT_CELLS`` matrix cells (exit 2, one line)."""
+    cells = sum(len(r.observed.rows) * len(r.observed.columns) for r in results)
+    if cells > MAX_REPORT_CELLS:
+        raise LabError(
+            f"{len(results)} results with {cells:,} matrix cells in all, more than the "
+            f"{MAX_REPORT_CELLS:,} one report shows: pass fewer with --result FILE",
+            ExitStatus.USAGE,
+        )
+
+
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     results = collect(list(args.result), DEFAULT_REPORTS_DIR)
+    check_size(results)
     target: Path = args.html
     if target.is_dir():
         raise LabError(f"{target} is a folder: give --html a file name such as {target / 'report.html'}")
@@ -74,6 +99,6 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     for result in results:
         comparison = result.comparison
         summary = summary_line(comparison) if comparison is not None else "no expectation recorded"
-        env.out(f"{stage_heading(result)}: {summary}")
-    env.out(f"wrote {target} ({len(results)} result(s)); open {target.resolve().as_uri()}")
+        env.out(printable(f"{stage_heading(result)}: {summary}"))
+    env.out(printable(f"wrote {target} ({len(results)} result(s)); open {target.resolve().as_uri()}"))
     return ExitStatus.SUCCESS

@@ -39,8 +39,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from lab.errors import ExitStatus, LabError
 from lab.matrix import Cell, Comparison, Matrix, Verdict, aligned, cell_status
+from lab.policy.model import InputError, shown
+from lab.policy.state import decode_text, read_input_file
 from lab.report.table import summary_line
 from lab.result import PodInfo, ProbeResult
 
@@ -144,6 +145,15 @@ def _aware(moment: datetime) -> datetime:
 
 # -- reading back ------------------------------------------------------------------------
 
+# What a saved result may hold. The lab's matrix is 5 rows by 12 columns; these leave room for far
+# bigger clusters while keeping the report a page a browser opens: a result beyond any of them is
+# refused with the limit named, before anything is rendered.
+MAX_RESULT_BYTES = 32 * 1024 * 1024
+MAX_ROWS = 500
+MAX_COLUMNS = 500
+MAX_CELLS = 20_000  # rows x columns: each table cell is drawn, filled or not
+MAX_TRIES = 1_000
+
 
 class _Invalid(ValueError):
     pass
@@ -153,7 +163,7 @@ def _get(mapping: Any, key: str, kind: type | tuple[type, ...], where: str) -> A
     if not isinstance(mapping, dict) or key not in mapping:
         raise _Invalid(f"{where} has no {key!r}")
     value = mapping[key]
-    if not isinstance(value, kind):
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise _Invalid(f"{where}.{key} has the wrong type ({type(value).__name__})")
     return value
 
@@ -165,90 +175,157 @@ def _optional(mapping: dict[str, Any], key: str, kind: type, default: Any, where
     return value
 
 
+def _text(document: dict[str, Any], key: str, *, nullable: bool = False) -> str | None:
+    value = document.get(key)
+    if value is None:
+        return None if nullable else ""
+    if not isinstance(value, str):
+        raise _Invalid(f"result.{key} has the wrong type ({type(value).__name__})")
+    return value
+
+
 def _cell(data: Any, where: str) -> Cell:
-    verdict = Verdict.parse(_get(data, "verdict", str, where))
+    word = _get(data, "verdict", str, where)
+    if len(word) > 16:  # no verdict word is this long; say so without repeating all of it
+        raise _Invalid(f"{where}.verdict {shown(word)} is not a verdict")
+    verdict = Verdict.parse(word)
+    tries = _optional(data, "tries", int, 0, where)
+    if not 0 <= tries <= MAX_TRIES:
+        raise _Invalid(f"{where}.tries {shown(tries)} is not a count of tries 0-{MAX_TRIES}")
     return Cell(
         verdict,
         reason=_optional(data, "reason", str, "", where),
-        tries=_optional(data, "tries", int, 0, where),
+        tries=tries,
         command=_optional(data, "command", str, "", where),
     )
 
 
+def _names(document: dict[str, Any], key: str, limit: int) -> list[str]:
+    names = _get(document, key, list, "result")
+    if len(names) > limit:
+        raise _Invalid(f"result has {len(names):,} {key}, more than the {limit:,} a report shows")
+    for number, name in enumerate(names):
+        if not isinstance(name, str):
+            raise _Invalid(f"result.{key}[{number}] has the wrong type ({type(name).__name__})")
+    if len(set(names)) != len(names):
+        twice = next(n for i, n in enumerate(names) if n in names[:i])
+        raise _Invalid(f"result.{key} names {shown(twice)} twice")
+    return names
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = _aware(datetime.fromisoformat(text))
+        moment.astimezone(timezone.utc)  # the report shows it in UTC: year 9999 at -01:00 is not a time
+    except ValueError as error:
+        raise _Invalid(f"probed_at is not an ISO 8601 time: {shown(text)}") from error
+    except OverflowError:
+        raise _Invalid(f"probed_at {shown(text)} is out of range in UTC") from None
+    return moment
+
+
 def probe_result_from_dict(document: Any) -> ProbeResult:
-    """Rebuild a ``ProbeResult`` from its JSON document; ``ValueError`` names what is wrong."""
+    """Rebuild a ``ProbeResult`` from its JSON document; ``ValueError`` names what is wrong.
+
+    Only the rows and columns that hold a cell are kept (a saved result holds every cell of its
+    matrix); the limits above are checked before any cell is read."""
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise _Invalid(f'not a netpol-lab probe result (no "format": "{FORMAT}")')
     version = document.get("version")
-    if version != VERSION:
-        raise _Invalid(f"probe result version {version!r}; this netpol-lab reads version {VERSION}")
-    rows = [str(r) for r in _get(document, "rows", list, "result")]
-    columns = [str(c) for c in _get(document, "columns", list, "result")]
-    observed = Matrix(rows=list(rows), columns=list(columns))
-    expected: Matrix | None = None
-    for number, item in enumerate(_get(document, "cells", list, "result")):
+    if version != VERSION or isinstance(version, bool):
+        raise _Invalid(f"probe result version {shown(version)}; this netpol-lab reads version {VERSION}")
+    rows = _names(document, "rows", MAX_ROWS)
+    columns = _names(document, "columns", MAX_COLUMNS)
+    items = _get(document, "cells", list, "result")
+    declared_rows, declared_columns = set(rows), set(columns)
+    observed_cells: dict[tuple[str, str], Cell] = {}
+    expected_cells: dict[tuple[str, str], Cell] = {}
+    for number, item in enumerate(items):
         where = f"cells[{number}]"
         row, column = _get(item, "from", str, where), _get(item, "to", str, where)
-        observed.set(row, column, _cell(_get(item, "observed", dict, where), f"{where}.observed"))
+        if row not in declared_rows or column not in declared_columns:
+            missing = f"from {shown(row)}" if row not in declared_rows else f"to {shown(column)}"
+            raise _Invalid(f"{where}.{missing} is not in the result's rows and columns")
+        if (row, column) in observed_cells:
+            raise _Invalid(f"{where}: a second cell from {shown(row)} to {shown(column)}")
+        observed_cells[(row, column)] = _cell(_get(item, "observed", dict, where), f"{where}.observed")
         if item.get("expected") is not None:  # item is a dict: _get checked it
-            expected = expected or Matrix(rows=list(rows), columns=list(columns))
-            expected.set(row, column, _cell(item["expected"], f"{where}.expected"))
-    try:
-        probed_at = _aware(datetime.fromisoformat(_get(document, "probed_at", str, "result")))
-    except ValueError as error:
-        raise _Invalid(f"probed_at is not an ISO 8601 time: {error}") from error
+            expected_cells[(row, column)] = _cell(item["expected"], f"{where}.expected")
+    used_rows = {row for row, _ in observed_cells}
+    used_columns = {column for _, column in observed_cells}
+    rows = [r for r in rows if r in used_rows]
+    columns = [c for c in columns if c in used_columns]
+    if len(rows) * len(columns) > MAX_CELLS:
+        raise _Invalid(
+            f"result has {len(rows):,} rows by {len(columns):,} columns, more than the {MAX_CELLS:,} "
+            "cells a report shows"
+        )
+    observed = Matrix(rows=rows, columns=list(columns), cells=observed_cells)
+    expected = (
+        Matrix(rows=list(rows), columns=list(columns), cells=expected_cells) if expected_cells else None
+    )
+    probed_at = _moment(_get(document, "probed_at", str, "result"))
     pod_data = document.get("pods") or {}
     if not isinstance(pod_data, dict):
         raise _Invalid("result.pods is not a mapping")
+    if len(pod_data) > MAX_ROWS + MAX_COLUMNS:
+        raise _Invalid(f"result has {len(pod_data):,} pods, more than its rows and columns name")
     pods = {
-        str(name): PodInfo(
+        name: PodInfo(
             namespace=_get(info, "namespace", str, f"pods.{name}"),
             node=_optional(info, "node", str, "", f"pods.{name}"),
             ip=_optional(info, "ip", str, "", f"pods.{name}"),
         )
         for name, info in pod_data.items()
     }
-    stage = document.get("stage")
-    title = str(document.get("stage_title") or "")
     deny_action = document.get("deny_action", "Drop")
     if deny_action not in ("Drop", "Reject"):
-        raise _Invalid(f"deny_action {deny_action!r} is neither Drop nor Reject")
+        raise _Invalid(f"deny_action {shown(deny_action)} is neither Drop nor Reject")
     return ProbeResult(
         observed=observed,
         expected=expected,
-        context=str(document.get("context", "")),
-        stage=None if stage is None else str(stage),
+        context=_text(document, "context") or "",
+        stage=_text(document, "stage", nullable=True),
         probed_at=probed_at,
-        stage_title=title,
+        stage_title=_text(document, "stage_title") or "",
         pods=pods,
         deny_action=str(deny_action),
     )
 
 
 def load_probe_result(path: Path) -> ProbeResult:
-    """Read a result saved by ``probe --save`` or ``--output json``; ``LabError`` says the fix."""
+    """Read a result saved by ``probe --save`` or ``--output json``; an ``InputError`` (exit 2, one line
+    naming the file and what is wrong in it) says the fix."""
+    fix = "pass a file written by `netpol-lab probe --save` or `--output json`"
+    data = read_input_file(
+        Path(path),
+        limit=MAX_RESULT_BYTES,
+        what="saved probe result",
+        missing="save a probe result with `netpol-lab probe --save` first",
+    )
+    text = decode_text(data, str(path))
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError as error:
-        raise LabError(
-            f"{path}: no such file: save a probe result with `netpol-lab probe --save` first",
-            ExitStatus.USAGE,
-        ) from error
-    except OSError as error:
-        raise LabError(f"{path}: cannot read it: {error.strerror}", ExitStatus.USAGE) from error
-    try:
-        return probe_result_from_dict(json.loads(text))
+        document = json.loads(text, parse_int=_bounded_int, parse_constant=_no_constant)
     except json.JSONDecodeError as error:
-        raise LabError(
-            f"{path}: not JSON ({error.msg} at line {error.lineno}): pass a file written by "
-            "`netpol-lab probe --save` or `--output json`",
-            ExitStatus.USAGE,
-        ) from error
+        raise InputError(f"{path}: not JSON ({error.msg} at line {error.lineno}): {fix}") from None
+    except RecursionError:
+        raise InputError(f"{path}: nested too deeply to be a probe result: {fix}") from None
     except ValueError as error:
-        raise LabError(
-            f"{path}: {error}: pass a file written by `netpol-lab probe --save` or `--output json`",
-            ExitStatus.USAGE,
-        ) from error
+        raise InputError(f"{path}: not a probe result ({error}): {fix}") from None
+    try:
+        return probe_result_from_dict(document)
+    except ValueError as error:
+        raise InputError(f"{path}: {error}: {fix}") from None
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > 20:  # a count of cells or tries: int64 at most
+        raise ValueError(f"a number {len(text)} digits long")
+    return int(text)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 # -- where saved results live -------------------------------------------------------------
@@ -274,7 +351,7 @@ def save_probe_result(result: ProbeResult, directory: Path = DEFAULT_REPORTS_DIR
 def _stage_key(stage: str | None) -> tuple[int, int, str]:
     if stage is None:
         return (1, 0, "")
-    number = re.match(r"\d+", stage)
+    number = re.match(r"[0-9]{1,18}", stage)  # ASCII digits, and few: int() of 5,000 digits fails
     return (0, int(number.group()) if number else 1 << 30, stage)
 
 
