@@ -7,7 +7,7 @@ same way.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from lab import pins, scenario
@@ -32,6 +32,7 @@ from lab.probe.controls import (
     judge_with_controls,
     plan_control_probes,
 )
+from lab.probe.participant import participant_pods, retarget
 from lab.probe.pool import DEFAULT_WORKERS, RetryPolicy, run_probes
 from lab.probe.targets import Probe, parse_host_port, plan_probes
 
@@ -69,19 +70,29 @@ def prove(
     transport_factory: Callable[[], Transport] | None = None,
     on_cell: Callable[[Probe, Cell], None] | None = None,
     title: str = "observed",
+    namespaces: Mapping[str, str] | None = None,
+    deny_action: DenyAction | None = None,
 ) -> ProbeRun:
     """Probe every flow of the lab matrix from inside the pods of ``clients``' cluster.
 
     The control pod's probes (outside, metadata) run in the same pool; without a control pod
     the ``untrusted`` row serves as control where the expectation lets it.
+
+    ``namespaces`` (scenario namespace -> namespace) probes a room participant's copy instead of the
+    lab: its pods, its Services, no control pod (the room has none); ``deny_action`` is what the
+    room recorded, for a participant who may not read the cluster's Felix configuration.
     """
     options = options or ProbeOptions()
     started = time.monotonic()
-    pods = list_lab_pods(clients, scenario.ROWS)
+    if namespaces is None:
+        pods = list_lab_pods(clients, scenario.ROWS)
+    else:
+        pods = participant_pods(clients, namespaces)
     # With Calico's Reject a denied connect reads REFUSED: classify by what this cluster does.
-    deny = read_deny_action(clients)
+    deny = deny_action or read_deny_action(clients)
     probes = plan_probes(pods, outside=options.outside, timeout=options.timeout, kubectl=options.kubectl)
-    control = find_pod(clients, CONTROL_NAMESPACE, CONTROL_APP)
+    probes = probes if namespaces is None else retarget(probes, namespaces)
+    control = find_pod(clients, CONTROL_NAMESPACE, CONTROL_APP) if namespaces is None else None
     if control is not None:
         pods = {**pods, CONTROL_ROW: control}
         probes += plan_control_probes(
