@@ -507,3 +507,39 @@ def write_html(path: Path, results: Sequence[ProbeResult], *, generated_at: date
     page = render_html(results, generated_at=generated_at or datetime.now(timezone.utc))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
+
+
+def render_check_page(
+    title: str,
+    summary: str,
+    matrices: Sequence[tuple[str, Matrix, Matrix, Sequence[str]]],
+    refused: Sequence[str],
+    *,
+    passed: bool,
+    generated_at: datetime,
+) -> str:
+    """A page for one exercise check (``netpol-lab check --html``): the summary, then each matrix
+    (caption, what was seen, what it is judged against, the lines about its wrong cells) in the
+    report's style, every wrong cell marked and titled with why."""
+    badge = h("span", {"class": f"result {'pass' if passed else 'fail'}"}, "PASS" if passed else "FAIL")
+    meta = h("p", {"class": "meta"}, badge, " ", summary, ". Written ", _when(generated_at), ".")
+    body: list[Content] = [h("header", None, h("h1", None, title), meta)]
+    if refused:
+        body.append(h("ul", {"class": "problems"}, *(h("li", None, line) for line in refused)))
+    for caption, observed, expected, lines in matrices:
+        rows, columns = aligned(observed, expected)
+        section = h("section", {"class": "stage"}, h("h2", None, caption))
+        add(section, _matrix_table(observed, rows, columns, against=expected, caption=caption))
+        if lines:
+            add(section, h("pre", {"class": "why"}, "\n".join(lines)))
+        body.append(section)
+    head = h(
+        "head",
+        None,
+        h("meta", {"charset": "utf-8"}),
+        h("meta", {"name": "viewport", "content": "width=device-width, initial-scale=1"}),
+        h("meta", {"http-equiv": "Content-Security-Policy", "content": CONTENT_SECURITY_POLICY}),
+        h("title", None, title),
+        h("style", None, stylesheet()),
+    )
+    return serialize(h("html", {"lang": "en"}, head, h("body", None, h("main", None, *body))))
