@@ -53,7 +53,8 @@ class Environment:
             no_color=not self.color,
             highlight=False,
             soft_wrap=True,
-            width=None if self.stdout_isatty else 200,
+            # off a terminal (a pipe, a CI log) nothing is to fit: wide enough for a dual-stack matrix
+            width=None if self.stdout_isatty else 400,
         )
 
     def out(self, text: str = "") -> None:

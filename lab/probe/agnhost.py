@@ -1,14 +1,26 @@
 """The probe command lines run inside the lab pods, and what their outcomes mean.
 
-TCP attempts use agnhost's ``connect`` subcommand, which prints exactly one fixed word on
-stderr when it fails (``TIMEOUT``, ``REFUSED``, ``DNS: <err>``, ``UNKNOWN: <err>``,
-``OTHER: <err>``; see test/images/agnhost/connect/connect.go in kubernetes/kubernetes) and
-exits 0 when it connected. Its ``--timeout`` defaults to 0 (no timeout), so it is always
-passed; it does not bound the name lookup, so names are written fully qualified with a
+Connections use agnhost's ``connect`` subcommand (test/images/agnhost/connect/connect.go in
+kubernetes/kubernetes, agnhost 2.66), which exits 0 on success and 1 with a fixed prefix on
+stderr otherwise. What each protocol prints differs, and the classification follows it exactly:
+
+* TCP: ``TIMEOUT``, ``REFUSED`` (ECONNREFUSED), ``DNS: <err>``, ``UNKNOWN: <err>`` (a bad
+  address), ``OTHER: <err>``. Success is a completed handshake.
+* UDP: it sends ``hostname`` and waits for the reply, so success means the server answered (a
+  UDP "connect" alone proves nothing). Failures: ``DNS: <err>``, ``OTHER: <err>`` (the socket
+  could not be made, or a reply of zero bytes), then for the write or the read ``TIMEOUT: <err>``,
+  ``REFUSED: <err>`` (an ICMP port unreachable came back) or ``UNKNOWN: <err>``.
+* SCTP: it sends ``hostname`` and reads a reply too. ``DNS: <err>``, ``TIMEOUT`` when
+  ``--timeout`` passed first, and ``OTHER: <err>`` for every other error, a refused association
+  (``connection refused``) and a kernel without SCTP (``protocol not supported``) included.
+
+Its ``--timeout`` defaults to 0 (no timeout for TCP and UDP; SCTP gives up at once), so it is
+always passed; it does not bound the name lookup, so names are written fully qualified with a
 trailing dot (no search-list expansion) and the exec itself is bounded too.
 
 The DNS lookup uses ``dig`` (bind-tools, installed in the agnhost image) with one try and
-a per-try timeout: exit 0 means a DNS server answered, exit 9 means no server replied.
+a per-try timeout, over UDP or with ``+tcp`` over TCP: exit 0 means a DNS server answered,
+exit 9 means no server replied.
 """
 
 from __future__ import annotations
@@ -41,16 +53,21 @@ def seconds(timeout: float) -> str:
     return f"{timeout:g}s"
 
 
-def connect_argv(host: str, port: int, timeout: float) -> tuple[str, ...]:
-    """``/agnhost connect HOST:PORT --timeout=Ns --protocol=tcp``."""
+PROTOCOLS = ("TCP", "UDP", "SCTP")
+
+
+def connect_argv(host: str, port: int, timeout: float, protocol: str = "TCP") -> tuple[str, ...]:
+    """``/agnhost connect HOST:PORT --timeout=Ns --protocol=tcp|udp|sctp``."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"agnhost connect speaks TCP, UDP or SCTP, not {protocol!r}")
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return (AGNHOST, "connect", address, f"--timeout={seconds(timeout)}", "--protocol=tcp")
+    return (AGNHOST, "connect", address, f"--timeout={seconds(timeout)}", f"--protocol={protocol.lower()}")
 
 
-def dns_argv(name: str, timeout: float) -> tuple[str, ...]:
-    """``dig +time=N +tries=1 +short NAME``: one query, answered within N seconds or given up."""
+def dns_argv(name: str, timeout: float, *, tcp: bool = False) -> tuple[str, ...]:
+    """``dig [+tcp] +time=N +tries=1 +short NAME``: one query, answered within N seconds or given up."""
     per_try = max(1, round(timeout))  # dig takes whole seconds
-    return (DIG, f"+time={per_try}", "+tries=1", "+short", name)
+    return (DIG, *(("+tcp",) if tcp else ()), f"+time={per_try}", "+tries=1", "+short", name)
 
 
 def connect_budget(timeout: float, *, by_name: bool) -> float:
@@ -81,56 +98,96 @@ REJECT = "Reject"
 
 
 def classify_connect(
-    outcome: ExecOutcome, timeout: float, *, deny_action: str = DROP, listens: bool = False
+    outcome: ExecOutcome,
+    timeout: float,
+    *,
+    deny_action: str = DROP,
+    listens: bool = False,
+    protocol: str = "TCP",
 ) -> Classified:
-    """The verdict of one ``agnhost connect`` run.
+    """The verdict of one ``agnhost connect`` run, read the way agnhost writes it for ``protocol``.
 
     ``deny_action`` is what the CNI does with a denied packet: Drop (the default everywhere) makes a
     blocked connect time out; Calico's Reject (FelixConfiguration ``iptablesFilterDenyAction``) sends
-    ICMP port-unreachable, which a TCP connect reports as REFUSED, the same word as a closed port.
-    ``listens`` says something is known to answer there: a lab workload that is Ready, or a target
-    the control pod checks (the outside and metadata columns, where a refusal stays DENY only if the
-    control reaches the target). Then a REFUSED under Reject is the policy's denial; anywhere else
+    ICMP port-unreachable, which a TCP connect and a UDP read report as REFUSED, the same word as a
+    closed port. ``listens`` says something is known to answer there: a lab workload that is Ready, or a
+    target the control pod checks (the outside and metadata columns, where a refusal stays DENY only if
+    the control reaches the target). Then a REFUSED under Reject is the policy's denial; anywhere else
     it proves nothing."""
     failed = _failed_exec(outcome)
     if failed:
         return failed
     if outcome.exit_code == 0:
-        return Classified(Verdict.ALLOW, "connected")
+        if protocol == "TCP":
+            return Classified(Verdict.ALLOW, "connected")
+        return Classified(Verdict.ALLOW, f"the {protocol} server answered")
     said = _first_line(outcome.stderr)
-    rejecting = deny_action == REJECT
     if outcome.exit_code == 1:
-        if said == "TIMEOUT" and rejecting:
-            return Classified(
-                Verdict.INCONCLUSIVE,
-                f"no answer within {seconds(timeout)}, yet denied packets are rejected here (Felix's deny "
-                "action is Reject): something other than a policy dropped it",
-            )
-        if said == "TIMEOUT":
-            return Classified(
-                Verdict.DENY, f"no answer within {seconds(timeout)}: blocked (denied packets are dropped)"
-            )
-        if said == "REFUSED" and rejecting and listens:
-            return Classified(
-                Verdict.DENY,
-                "refused where something answers: rejected by a policy (Felix's deny action is Reject)",
-            )
-        if said == "REFUSED" and rejecting:
-            return Classified(
-                Verdict.INCONCLUSIVE,
-                "refused: with Felix's deny action Reject, a denial and a closed port look the same here",
-            )
-        if said == "REFUSED":
-            return Classified(Verdict.REFUSED, "connection refused: the packet got through, nothing listened")
-        if said.startswith("DNS:"):
-            return Classified(Verdict.DNS_FAIL, f"the name did not resolve ({said[4:].strip()})")
-        if said.startswith(("UNKNOWN:", "OTHER:")):
-            # no route to host, network unreachable, bad arguments: proves nothing about a policy
-            return Classified(Verdict.INCONCLUSIVE, f"agnhost: {said}")
+        word, detail = _failure_word(said, protocol)
+        if word:
+            return _failure_verdict(word, detail, timeout, deny_action == REJECT, listens, protocol)
     text = said or _first_line(outcome.stdout) or "no output"
     return Classified(
         Verdict.CHECK_FAILED, f"unexpected result of agnhost connect (exit {outcome.exit_code}): {text}"
     )
+
+
+def _failure_word(said: str, protocol: str) -> tuple[str, str]:
+    """What failed, as one of TIMEOUT, REFUSED, DNS, UNKNOWN, OTHER, NO-SCTP (and agnhost's detail).
+
+    TCP prints a bare ``TIMEOUT`` and ``REFUSED``; UDP prefixes both to the error (``TIMEOUT: read
+    udp ...: i/o timeout``); SCTP prints a bare ``TIMEOUT`` and puts a refusal under ``OTHER:``."""
+    head, colon, rest = said.partition(":")
+    detail = rest.strip()
+    if said.startswith("DNS:"):
+        return "DNS", detail
+    if protocol == "UDP":
+        if colon and head in ("TIMEOUT", "REFUSED", "UNKNOWN", "OTHER"):
+            return head, detail
+        return "", ""
+    if said in ("TIMEOUT", "REFUSED") and (protocol == "TCP" or said == "TIMEOUT"):
+        return said, ""
+    if colon and head in ("UNKNOWN", "OTHER"):
+        if protocol == "SCTP" and head == "OTHER" and "connection refused" in detail:
+            return "REFUSED", detail
+        if protocol == "SCTP" and "protocol not supported" in detail:
+            return "NO-SCTP", detail
+        return head, detail
+    return "", ""
+
+
+def _failure_verdict(
+    word: str, detail: str, timeout: float, rejecting: bool, listens: bool, protocol: str
+) -> Classified:
+    if word == "TIMEOUT" and rejecting:
+        return Classified(
+            Verdict.INCONCLUSIVE,
+            f"no answer within {seconds(timeout)}, yet denied packets are rejected here (Felix's deny "
+            "action is Reject): something other than a policy dropped it",
+        )
+    if word == "TIMEOUT":
+        blocked = "no reply" if protocol != "TCP" else "no answer"
+        return Classified(
+            Verdict.DENY, f"{blocked} within {seconds(timeout)}: blocked (denied packets are dropped)"
+        )
+    if word == "REFUSED" and rejecting and listens:
+        return Classified(
+            Verdict.DENY,
+            "refused where something answers: rejected by a policy (Felix's deny action is Reject)",
+        )
+    if word == "REFUSED" and rejecting:
+        return Classified(
+            Verdict.INCONCLUSIVE,
+            "refused: with Felix's deny action Reject, a denial and a closed port look the same here",
+        )
+    if word == "REFUSED":
+        return Classified(Verdict.REFUSED, "connection refused: the packet got through, nothing listened")
+    if word == "DNS":
+        return Classified(Verdict.DNS_FAIL, f"the name did not resolve ({detail})")
+    if word == "NO-SCTP":
+        return Classified(Verdict.INCONCLUSIVE, f"this pod's kernel has no SCTP (agnhost: {detail})")
+    # no route to host, network unreachable, bad arguments, an empty reply: proves nothing about a policy
+    return Classified(Verdict.INCONCLUSIVE, f"agnhost: {word}: {detail}" if detail else f"agnhost: {word}")
 
 
 def classify_dns(outcome: ExecOutcome, timeout: float) -> Classified:

@@ -26,7 +26,7 @@ from lab.matrix import Cell, Matrix, Verdict, matches
 from lab.probe import agnhost
 from lab.probe.targets import Probe
 
-DEFAULT_WORKERS = 32  # more than the 30 probes of the lab matrix: one round of timeouts
+DEFAULT_WORKERS = 48  # more than the 45 probes of an IPv4 lab (the control's included): one round of timeouts
 RETRY_FOR = 10.0  # seconds, counted from a cell's first try
 RETRY_EVERY = 1.0
 
@@ -42,7 +42,11 @@ def classify(probe: Probe, outcome: ExecOutcome, deny_action: str = agnhost.DROP
     if probe.target.is_lookup:
         return agnhost.classify_dns(outcome, probe.timeout)
     return agnhost.classify_connect(
-        outcome, probe.timeout, deny_action=deny_action, listens=probe.target.listens
+        outcome,
+        probe.timeout,
+        deny_action=deny_action,
+        listens=probe.target.listens,
+        protocol=probe.target.protocol,
     )
 
 
@@ -169,7 +173,7 @@ def run_probes(
 
 def _ordered(names: Iterable[str]) -> list[str]:
     """Unique names, the lab's rows and columns in their display order first (self cells leave gaps)."""
-    known = {name: index for index, name in enumerate((*scenario.ROWS, *scenario.COLUMNS))}
+    known = {name: index for index, name in enumerate((*scenario.ROWS, *scenario.ALL_COLUMNS))}
     unique = list(dict.fromkeys(names))
     return sorted(unique, key=lambda name: (known.get(name, len(known)), unique.index(name)))
 

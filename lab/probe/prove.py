@@ -34,6 +34,7 @@ from lab.probe.controls import (
 )
 from lab.probe.participant import participant_pods, retarget
 from lab.probe.pool import DEFAULT_WORKERS, RetryPolicy, run_probes
+from lab.probe.sctp import check_nodes, split_sctp
 from lab.probe.targets import Probe, parse_host_port, plan_probes
 
 
@@ -92,15 +93,22 @@ def prove(
     deny = deny_action or read_deny_action(clients)
     probes = plan_probes(pods, outside=options.outside, timeout=options.timeout, kubectl=options.kubectl)
     probes = probes if namespaces is None else retarget(probes, namespaces)
+    planned = list(probes)
     control = find_pod(clients, CONTROL_NAMESPACE, CONTROL_APP) if namespaces is None else None
     if control is not None:
         pods = {**pods, CONTROL_ROW: control}
         probes += plan_control_probes(
             control, outside=options.outside, timeout=options.timeout, kubectl=options.kubectl
         )
+    factory = transport_factory or (lambda: WebsocketTransport(clients))
+    # SCTP only where the nodes have it: ask one pod per node first (only when there is an SCTP probe)
+    skipped: dict[tuple[str, str], Cell] = {}
+    if any(p.target.protocol == "SCTP" for p in probes):
+        support = check_nodes(factory(), list(pods.values()))
+        probes, skipped = split_sctp(probes, pods, support)
     everything = run_probes(
         probes,
-        transport_factory or (lambda: WebsocketTransport(clients)),
+        factory,
         expected=expected,
         workers=options.workers,
         retry=options.retry,
@@ -108,6 +116,10 @@ def prove(
         title=title,
         deny_action=deny.action,
     )
+    for (row, column), cell in skipped.items():
+        everything.set(row, column, cell)
+        if on_cell is not None:
+            on_cell(next(p for p in planned if (p.row, p.column) == (row, column)), cell)
     observed = restrict(everything, scenario.ROWS, scenario.COLUMNS)
     observed.rows, observed.columns = list(scenario.ROWS), list(scenario.COLUMNS)
     controls = controls_from_pod(everything) if control is not None else controls_from_row(observed, expected)

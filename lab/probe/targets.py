@@ -1,9 +1,10 @@
 """What to try from each lab pod: one probe per matrix cell (row = source pod, column = target).
 
-Columns come from ``lab.scenario.COLUMNS``: every lab pod's IP on the port it serves, the
-backend and database Services by DNS name, a DNS lookup, one outside address and the cloud
-metadata address. A pod reaching itself (by IP or through its own Service) is not probed:
-loopback and hairpin traffic say nothing about a NetworkPolicy.
+Columns come from ``lab.scenario.COLUMNS``: every lab pod's IP on the port it serves (TCP, and
+UDP or SCTP where the column says so), the backend and database Services by DNS name, a DNS
+lookup over UDP and one over TCP, one outside address and the cloud metadata address. A pod
+reaching itself (by IP or through its own Service) is not probed: loopback and hairpin traffic
+say nothing about a NetworkPolicy.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Target:
     # Something is known to answer there: a Ready lab workload on the port it serves, or a target the
     # control pod checks; a refusal there under Calico's Reject is then a policy's, not a closed port.
     listens: bool = False
+    protocol: str = "TCP"  # a lookup's transport: UDP (dig's default) or TCP (dig +tcp)
 
     @property
     def is_lookup(self) -> bool:
@@ -88,20 +90,24 @@ def is_self(row: str, column: str) -> bool:
 
 def target_for(column: str, pods: Mapping[str, LabPod], outside: tuple[str, int]) -> Target:
     """The target of one matrix column."""
-    if column == scenario.DNS_COLUMN:
-        return Target(column, scenario.DNS_LOOKUP_NAME.rstrip(".") + ".")
+    try:
+        spec = scenario.parse_column(column)
+    except ValueError:
+        raise ValueError(f"unknown matrix column {column!r}") from None
+    if spec.base in (scenario.DNS_COLUMN, scenario.DNS_TCP_COLUMN):
+        return Target(column, scenario.DNS_LOOKUP_NAME.rstrip(".") + ".", protocol=spec.protocol)
     # The control pod checks the outside and metadata targets: what it cannot reach proves nothing.
-    if column == scenario.OUTSIDE_COLUMN:
+    if spec.base == scenario.OUTSIDE_COLUMN:
         return Target(column, outside[0], outside[1], listens=True)
-    if column == scenario.METADATA_COLUMN:
+    if spec.base == scenario.METADATA_COLUMN:
         return Target(column, pins.METADATA_IP, 80, listens=True)
-    workload = scenario.column_workload(column)
-    if workload is None:
-        raise ValueError(f"unknown matrix column {column!r}")
-    if column.startswith("svc/"):
+    workload = spec.workload
+    assert workload is not None and spec.port is not None
+    if spec.via_service:
         # fully qualified with a trailing dot: one lookup, no search-list expansion
-        return Target(column, workload.service_host + ".", workload.port, listens=pods[workload.name].ready)
-    return Target(column, pods[workload.name].ip, workload.port, listens=pods[workload.name].ready)
+        return Target(column, workload.service_host + ".", spec.port, listens=pods[workload.name].ready)
+    pod = pods[workload.name]
+    return Target(column, pod.ip, spec.port, listens=pod.ready, protocol=spec.protocol)
 
 
 def kubectl_exec_line(kubectl: Sequence[str], pod: LabPod, argv: Sequence[str]) -> str:
@@ -128,11 +134,11 @@ def plan_probes(
                 continue
             target = target_for(column, pods, outside_target)
             if target.is_lookup:
-                argv = agnhost.dns_argv(target.host, timeout)
+                argv = agnhost.dns_argv(target.host, timeout, tcp=target.protocol == "TCP")
                 budget = agnhost.dns_budget(timeout)
             else:
                 assert target.port is not None
-                argv = agnhost.connect_argv(target.host, target.port, timeout)
+                argv = agnhost.connect_argv(target.host, target.port, timeout, target.protocol)
                 budget = agnhost.connect_budget(timeout, by_name=target.by_name)
             probes.append(
                 Probe(

@@ -3,12 +3,14 @@
 This is what ``probe --expect computed`` compares reality with, and what the stage tables
 are cross-checked against. Each column is judged the way the probe tries it:
 
-* ``<pod>:<port>``: a TCP connection to the pod's IP on that port.
+* ``<pod>:<port>``: a TCP connection to the pod's IP on that port; ``<pod>:<port>/udp`` and
+  ``/sctp`` the same in UDP and SCTP, judged against that protocol only (a port entry without a
+  protocol means TCP, so it opens no UDP).
 * ``svc/<name>:<port>``: the probe resolves the Service's name first, so DNS must work
   (egress to CoreDNS on 53/UDP and CoreDNS's ingress), else ``DNS-FAIL``; then kube-proxy
   sends the connection to a backing pod on the Service's ``targetPort`` (policies see the
   pod's port, never the Service's).
-* ``dns``: a lookup, i.e. 53/UDP to CoreDNS (both sides).
+* ``dns``: a lookup, i.e. 53/UDP to CoreDNS (both sides); ``dns/tcp`` the same over 53/TCP.
 * ``outside`` / ``metadata``: egress to an address outside the pod network.
 * A pod reaching itself (its own pod or Service column) is not judged (``-``).
 """
@@ -104,7 +106,8 @@ def _cell(
     targets: dict[str, ExternalTarget],
 ) -> Cell:
     state = engine.state
-    workload = scenario.column_workload(column)
+    spec = scenario.parse_column(column)
+    workload = spec.workload
     if workload is not None and workload.name == row:
         return Cell(Verdict.NOT_JUDGED, "a pod reaching itself is not judged")
     if source is None:
@@ -112,18 +115,20 @@ def _cell(
     if column in targets:
         target = targets[column]
         return _judged(engine, explain_flow(state, source, target.ip, target.port, target.protocol))
-    if column == scenario.DNS_COLUMN or column.startswith("svc/"):
+    if spec.base in (scenario.DNS_COLUMN, scenario.DNS_TCP_COLUMN) or spec.via_service:
         if coredns is None:
             return Cell(Verdict.INCONCLUSIVE, "no CoreDNS pod (kube-system, k8s-app=kube-dns) in this state")
-        lookup = explain_flow(state, source, coredns, DNS_PORT, "UDP")
-        dns = _judged(engine, lookup, "DNS lookup (UDP 53 to CoreDNS): ")
-        if column == scenario.DNS_COLUMN or dns.verdict == Verdict.CHECK_FAILED:
+        # a Service name is resolved over UDP (Go's resolver); dns/tcp asks over TCP
+        transport = "TCP" if spec.base == scenario.DNS_TCP_COLUMN else "UDP"
+        lookup = explain_flow(state, source, coredns, DNS_PORT, transport)
+        dns = _judged(engine, lookup, f"DNS lookup ({transport} 53 to CoreDNS): ")
+        if not spec.via_service or dns.verdict == Verdict.CHECK_FAILED:
             return dns
         if dns.verdict == Verdict.DENY:
             return Cell(Verdict.DNS_FAIL, "the name does not resolve: " + lookup.reason())
-    assert workload is not None
-    port = int(column.rsplit(":", 1)[1])
-    if column.startswith("svc/"):
+    assert workload is not None and spec.port is not None
+    port = spec.port
+    if spec.via_service:
         service = _service(state, workload)
         if service is None:
             return Cell(
@@ -138,4 +143,4 @@ def _cell(
     destination = workload_pod(state, workload)
     if destination is None:
         return Cell(Verdict.INCONCLUSIVE, f"no pod of workload {workload.name} (with an IP) in this state")
-    return _judged(engine, explain_flow(state, source, destination, port, "TCP"))
+    return _judged(engine, explain_flow(state, source, destination, port, spec.protocol))

@@ -2,10 +2,14 @@
 
 The model has no packets, so connectivity is decided by a ``Reachability`` the test chooses
 (an oracle written independently of the lab's evaluator, typically a stage's hand-written
-table). The dataplane turns that decision into exactly what the real tools print:
-agnhost connect exits 0 when it connects and prints ``TIMEOUT`` or ``REFUSED`` on stderr when
-it does not (kubernetes test/images/agnhost/connect/connect.go); dig exits 9 with "timed out"
-when no server answers. A Felix deny action of Reject turns a denied TCP connect into REFUSED.
+table). The dataplane turns that decision into exactly what the real tools print, per protocol
+(kubernetes test/images/agnhost/connect/connect.go, agnhost 2.66): agnhost connect exits 0 when it
+connected (UDP and SCTP: when the server's reply came back); TCP prints a bare ``TIMEOUT`` or
+``REFUSED``, UDP ``TIMEOUT: <err>`` / ``REFUSED: <err>`` / ``UNKNOWN: <err>``, SCTP a bare
+``TIMEOUT`` and ``OTHER: <err>`` for everything else (a refusal, a kernel without SCTP). dig exits 9
+with "timed out" when no server answers. A Felix deny action of Reject turns a denied packet into an
+ICMP port unreachable, which TCP and UDP report as refused. ``cat /proc/net/protocols`` lists SCTP
+when the model's kernel has it (``Dataplane.sctp``).
 """
 
 from __future__ import annotations
@@ -99,6 +103,9 @@ class Dataplane:
     reachability: Reachability = everything_reachable
     overrides: list[Callable[[ModelCluster, ExecRequest], ExecReply | None]] = field(default_factory=list)
     dns_works: Callable[[ModelCluster, dict[str, Any]], bool] = lambda cluster, pod: True
+    # whether a lookup over TCP (dig +tcp) gets an answer; None: the same as over UDP (dns_works)
+    dns_over_tcp_works: Callable[[ModelCluster, dict[str, Any]], bool] | None = None
+    sctp: bool = True  # the nodes' kernel has the sctp module
 
     def exec(self, cluster: ModelCluster, request: ExecRequest) -> ExecReply:
         for override in self.overrides:
@@ -114,9 +121,37 @@ class Dataplane:
             return self._connect(cluster, request)
         if argv[0] == "dig":
             return self._dig(cluster, request)
+        if argv == ["cat", "/proc/net/protocols"]:
+            return ExecReply(stdout=self._protocols())
         if argv[0] in ("/agnhost", "sh", "cat", "true", "hostname"):
             return ExecReply(stdout="")
         return ExecReply(stdout=argv[0], exit_code=None, mode="not-found")
+
+    def _protocols(self) -> str:
+        """/proc/net/protocols as Linux prints it (the columns after the name left out)."""
+        names = [
+            "PACKET",
+            "PINGv6",
+            "RAWv6",
+            "UDPLITEv6",
+            "UDPv6",
+            "TCPv6",
+            "UNIX",
+            "UDP-Lite",
+            "PING",
+            "RAW",
+            "UDP",
+            "TCP",
+            "NETLINK",
+        ]
+        if self.sctp:
+            names = ["SCTPv6", *names[:2], "SCTP", *names[2:]]
+        header = (
+            "protocol  size sockets  memory press maxhdr  slab module     cl co di ac io in de sh ss ...\n"
+        )
+        return header + "".join(
+            f"{name:<10}{1000:>5}      0      -1   NI       0   yes  kernel\n" for name in names
+        )
 
     def _connect(self, cluster: ModelCluster, request: ExecRequest) -> ExecReply:
         target = request.argv[2] if len(request.argv) > 2 else ""
@@ -129,7 +164,9 @@ class Dataplane:
         try:
             port = int(port_text)
         except ValueError:
-            return ExecReply(stderr=f"OTHER: invalid address {target!r}\n", exit_code=1)
+            return ExecReply(stderr=f"UNKNOWN: address {target}: missing port in address\n", exit_code=1)
+        if protocol == "sctp" and not self.sctp:
+            return ExecReply(stderr="OTHER: protocol not supported\n", exit_code=1)
         address: str | None = host
         try:
             ipaddress.ip_address(host)
@@ -142,20 +179,35 @@ class Dataplane:
         flow = Flow(request.pod_object, host, address, port, protocol.upper(), None)
         flow = cluster.translate(flow)
         decision = self.reachability(cluster, flow)
+        if decision == "deny" and cluster.deny_action() == "Reject" and cluster.enforces():
+            # felix's REJECT (no --reject-with: ICMP port unreachable), which TCP and UDP report as refused
+            decision = "refused"
+        return self._agnhost_says(protocol, decision, f"{address}:{port}")
+
+    @staticmethod
+    def _agnhost_says(protocol: str, decision: str, where: str) -> ExecReply:
+        """What agnhost connect prints for a decision, in that protocol's words."""
         if decision == "allow":
             return ExecReply()
-        if decision == "refused":
-            return ExecReply(stderr="REFUSED\n", exit_code=1)
-        if decision == "unreachable":
-            return ExecReply(stderr="UNKNOWN: dial tcp: connect: no route to host\n", exit_code=1)
-        if cluster.deny_action() == "Reject" and cluster.enforces() and decision == "deny":
-            # felix's REJECT (no --reject-with: ICMP port unreachable), which connect() reports as refused
-            return ExecReply(stderr="REFUSED\n", exit_code=1)
-        return ExecReply(stderr="TIMEOUT\n", exit_code=1)
+        if protocol == "udp":
+            read = f"read udp 10.0.0.1:40000->{where}"
+            words = {
+                "refused": f"REFUSED: {read}: recvfrom: connection refused",
+                "unreachable": f"UNKNOWN: {read}: recvfrom: no route to host",
+            }
+            return ExecReply(stderr=words.get(decision, f"TIMEOUT: {read}: i/o timeout") + "\n", exit_code=1)
+        if protocol == "sctp":
+            words = {"refused": "OTHER: connection refused", "unreachable": "OTHER: no route to host"}
+            return ExecReply(stderr=words.get(decision, "TIMEOUT") + "\n", exit_code=1)
+        words = {"refused": "REFUSED", "unreachable": "OTHER: dial tcp: connect: no route to host"}
+        return ExecReply(stderr=words.get(decision, "TIMEOUT") + "\n", exit_code=1)
 
     def _dig(self, cluster: ModelCluster, request: ExecRequest) -> ExecReply:
         name = request.argv[-1]
-        if not self.dns_works(cluster, request.pod_object):
+        works = self.dns_works
+        if "+tcp" in request.argv and self.dns_over_tcp_works is not None:
+            works = self.dns_over_tcp_works
+        if not works(cluster, request.pod_object):
             return ExecReply(
                 stdout=f";; communications error to {cluster.world.dns_ip}#53: timed out\n"
                 ";; no servers could be reached\n",

@@ -1,7 +1,8 @@
 """The dataplane of a lab cluster in the model: an oracle written apart from the lab's evaluator.
 
 Flows between the lab's pods follow the hand-written expectation table (``stages/*/expect.txt``)
-of the stage the cluster holds (ConfigMap default/netpol-lab-stage; stage 0 when there is none),
+of the stage the cluster holds (ConfigMap default/netpol-lab-stage; stage 0 when there is none;
+on kindnet, which enforces NetworkPolicy alone, the table of the NetworkPolicies in force),
 so ``probe --stage N`` sees the table and ``probe --expect computed`` compares the evaluator with
 it. The enforcement canary is blocked when a NetworkPolicy in its namespace selects it for
 Ingress. On a network that enforces nothing (the plain CNI) every flow connects. The probes'
@@ -12,12 +13,13 @@ and the metadata address when the stand-in runs. A test may script any exec on t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lab.matrix import Matrix, Verdict
-from lab.scenario import BY_NAME, DNS_COLUMN, METADATA_COLUMN, OUTSIDE_COLUMN
-from lab.workshop.stages import load_stages
+from lab.scenario import BY_NAME, DNS_COLUMN, DNS_TCP_COLUMN, METADATA_COLUMN, OUTSIDE_COLUMN
+from lab.workshop.stages import in_force, load_stages
 from tests.model.dataplane import Dataplane, Flow, everything_reachable
 
 if TYPE_CHECKING:
@@ -35,11 +37,26 @@ def current_stage(cluster: ModelCluster) -> int:
 
 class StageTables:
     def __init__(self, root: Path) -> None:
-        self.tables: dict[int, Matrix] = {stage.number: stage.expect for stage in load_stages(root)}
+        self.stages = load_stages(root)
+        self.tables: dict[int, Matrix] = {stage.number: stage.expect for stage in self.stages}
 
     def verdict(self, cluster: ModelCluster, row: str, column: str) -> Verdict:
-        table = self.tables.get(current_stage(cluster)) or self.tables[0]
+        number = current_stage(cluster)
+        if cluster.network() != "calico":
+            number = self.networkpolicy_only(number)
+        table = self.tables.get(number) or self.tables[0]
         return table.get(row, column).verdict
+
+    def networkpolicy_only(self, number: int) -> int:
+        """kindnetd enforces NetworkPolicy alone: the stage whose table holds for the NetworkPolicies
+        in force at ``number`` is the last of them that adds nothing but NetworkPolicies (stage 7's
+        ClusterNetworkPolicies are stored and ignored, so stage 7 behaves as stage 5)."""
+        kept = [
+            stage.number
+            for stage in in_force(self.stages, number)
+            if all(doc.get("kind") == "NetworkPolicy" for doc in stage.documents())
+        ]
+        return max(kept, default=0)
 
 
 def _selects_for_ingress(policy: dict[str, Any], pod: dict[str, Any]) -> bool:
@@ -67,7 +84,9 @@ def lab_dataplane(root: Path) -> Dataplane:
         if workload is None:
             return None
         by_name = not flow.host.replace(".", "").isdigit()
-        return f"svc/{workload.column}" if by_name else workload.column
+        if by_name:
+            return f"svc/{workload.column}" if flow.protocol == "TCP" else None
+        return workload.column_for(flow.protocol)
 
     cluster_metadata = ["169.254.169.254"]
 
@@ -91,10 +110,17 @@ def lab_dataplane(root: Path) -> Dataplane:
             return "deny"
         return everything_reachable(cluster, flow)
 
-    def dns_works(cluster: ModelCluster, pod: dict[str, Any]) -> bool:
-        row = row_of(pod)
-        if row is None or not cluster.enforces():
-            return True
-        return tables.verdict(cluster, row, DNS_COLUMN) != Verdict.DENY
+    def lookups_work(column: str) -> Callable[[ModelCluster, dict[str, Any]], bool]:
+        def works(cluster: ModelCluster, pod: dict[str, Any]) -> bool:
+            row = row_of(pod)
+            if row is None or not cluster.enforces():
+                return True
+            return tables.verdict(cluster, row, column) != Verdict.DENY
 
-    return Dataplane(reachability=reachability, dns_works=dns_works)
+        return works
+
+    return Dataplane(
+        reachability=reachability,
+        dns_works=lookups_work(DNS_COLUMN),
+        dns_over_tcp_works=lookups_work(DNS_TCP_COLUMN),
+    )

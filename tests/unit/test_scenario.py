@@ -35,11 +35,31 @@ def test_deployment_matches_the_scenario(workload: scenario.Workload) -> None:
     assert template["metadata"]["labels"]["role"] == workload.role
     assert template["metadata"]["labels"]["app"] == workload.name
     assert template["spec"]["nodeSelector"] == {scenario.SLOT_LABEL: workload.slot}
-    [container] = template["spec"]["containers"]
+    container, *sidecars = template["spec"]["containers"]
+    assert container["name"] == "agnhost"
     assert container["image"] == pins.AGNHOST_IMAGE
+    # netexec serves HTTP and UDP on the same number (its UDP server answers `hostname`)
     assert f"--http-port={workload.port}" in container["args"]
-    declared = {"name": workload.port_name, "containerPort": workload.port, "protocol": "TCP"}
-    assert container["ports"] == [declared]
+    assert f"--udp-port={workload.port}" in container["args"]
+    assert container["ports"] == [
+        {"name": workload.port_name, "containerPort": workload.port, "protocol": "TCP"},
+        {"name": workload.udp_port_name, "containerPort": workload.port, "protocol": "UDP"},
+    ]
+    if not workload.sctp:
+        assert sidecars == []
+        return
+    [sctp] = sidecars
+    assert sctp["image"] == pins.AGNHOST_IMAGE
+    assert sctp["ports"] == [
+        {"name": workload.sctp_port_name, "containerPort": workload.port, "protocol": "SCTP"}
+    ]
+    [script] = sctp["args"]
+    # serves SCTP where the kernel has it, and idles instead of crash-looping where it has not
+    assert f"--sctp-port={workload.port}" in script and "--udp-port=-1" in script
+    assert script.endswith("|| exec /agnhost pause")
+    assert f"--http-port={workload.port}" not in script  # the main container has that port
+    annotations = template["metadata"]["annotations"]
+    assert annotations["kubectl.kubernetes.io/default-container"] == "agnhost"  # what the probes exec into
 
 
 @pytest.mark.parametrize("workload", scenario.WORKLOADS, ids=lambda w: w.name)
@@ -69,3 +89,25 @@ def test_impostor_carries_the_frontend_role() -> None:
     assert scenario.BY_NAME["untrusted"].role == scenario.BY_NAME["frontend"].role
     assert scenario.column_workload("svc/backend:80") is scenario.BY_NAME["backend"]
     assert scenario.column_workload("outside") is None
+
+
+def test_columns_name_their_protocol_and_family() -> None:
+    assert scenario.parse_column("database:3306/sctp").protocol == "SCTP"
+    assert scenario.parse_column("backend:80/udp").protocol == "UDP"
+    assert scenario.parse_column("backend:80").protocol == "TCP"
+    assert scenario.parse_column("dns").protocol == "UDP"
+    assert scenario.parse_column("dns/tcp").protocol == "TCP"
+    twin = scenario.parse_column("backend:80/udp@v6")
+    assert (twin.family, twin.base, twin.workload) == (6, "backend:80/udp", scenario.BY_NAME["backend"])
+    with pytest.raises(ValueError, match="unknown matrix column"):
+        scenario.parse_column("svc/backend:80@v6")  # Services keep one family
+
+
+def test_a_dual_stack_lab_puts_each_ipv6_twin_beside_its_column() -> None:
+    dual = scenario.columns_for(scenario.DUAL)
+    assert scenario.columns_for(scenario.IPV4) == scenario.COLUMNS
+    assert [c for c in dual if not c.endswith(scenario.IPV6_SUFFIX)] == list(scenario.COLUMNS)
+    for column in dual:
+        if column.endswith(scenario.IPV6_SUFFIX):
+            assert dual[dual.index(column) - 1] == column.removesuffix(scenario.IPV6_SUFFIX)
+    assert "metadata@v6" in dual and "dns@v6" not in dual

@@ -53,8 +53,11 @@ def test_expect_json_contract() -> None:
     assert ("frontend/frontend", "kube-system/coredns", 53, "UDP") in by
     assert by[("untrusted/untrusted", "169.254.169.254", 80, "TCP")]["allowed"] is True
     assert by[("frontend/frontend", "10.20.30.40", 8443, "TCP")]["allowed"] is False
+    # stage 3's rules name TCP 80: the backend's UDP 80 stays closed to the frontend
+    assert by[("frontend/frontend", "backend/backend", 80, "UDP")]["allowed"] is False
     sources = {f["from"] for f in flows}
-    assert len(flows) == len(sources) * (4 + 3 + 3)  # 4 pods x 1 port, coredns x 3 ports, 3 targets
+    # 4 pods x TCP and UDP on their port (+ SCTP on the database's), coredns x 3 ports, 3 targets
+    assert len(flows) == len(sources) * (4 * 2 + 1 + 3 + 3)
 
 
 def test_expect_table_for_an_arbitrary_state(tmp_path: Path) -> None:

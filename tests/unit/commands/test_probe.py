@@ -20,23 +20,29 @@ from lab.env import project_root
 from lab.errors import ExitStatus
 from lab.matrix import Cell, Matrix, Verdict
 from lab.probe.controls import CONTROL_NAMESPACE, CONTROL_ROW
+from lab.probe.sctp import CHECK_ARGV
 from lab.probe.targets import plan_probes
 from lab.workshop.stages import load_stages, stage_by_name
 from tests.fakes import captured_env, errors, output
 from tests.tables import table_text
 from tests.unit.probe.fake_apiserver import SUCCESS, Exec, FakeApiServer, exit_status, frame, pod_object
-from tests.unit.probe.fakes import lab_pods, outcome_for
+from tests.unit.probe.fakes import lab_pods, outcome_for, protocols_outcome
 from tests.unit.probe.test_controls import META, OUT
 
 SEED = stage_by_name(load_stages(project_root()), "seed").expect
 
 
-def simulate(server: FakeApiServer, truth: Matrix, *, control: dict[str, Verdict] | None = None) -> None:
+def simulate(
+    server: FakeApiServer, truth: Matrix, *, control: dict[str, Verdict] | None = None, sctp: bool = True
+) -> None:
     """Serve the lab pods and answer each probe with the verdict ``truth`` holds for its cell."""
     pods = lab_pods(with_control=control is not None)
     for pod in pods.values():
         server.pods[pod.namespace] = [pod_object(pod.app, ip=pod.ip, name=pod.name, namespace=pod.namespace)]
-    answers: dict[tuple[str, tuple[str, ...]], ExecOutcome] = {}
+    # the nodes' kernel has SCTP (or not): the pods' /proc/net/protocols says so
+    answers: dict[tuple[str, tuple[str, ...]], ExecOutcome] = {
+        (pod.name, CHECK_ARGV): protocols_outcome(sctp) for pod in pods.values()
+    }
     for probe in plan_probes({r: p for r, p in pods.items() if r != CONTROL_ROW}, timeout=2):
         answers[(probe.source.name, probe.argv)] = outcome_for(
             probe, truth.get(probe.row, probe.column).verdict
@@ -75,7 +81,7 @@ def test_seed_cluster_matches_the_seed_table(apiserver: FakeApiServer, kubeconfi
     simulate(apiserver, SEED, control=REACHABLE)
     status, out, err = probe(kubeconfig, "--stage", "seed")
     assert status == ExitStatus.SUCCESS, out + err
-    assert "30 of 30 judged cells match, 0 mismatches" in out
+    assert "43 of 43 judged cells match, 0 mismatches" in out  # 4 rows x 13 columns, 9 self cells
     assert "control: the control pod (netpol-lab-control/control): outside ALLOW, metadata ALLOW" in out
     assert "probing every flow in context kind-netpol-lab" in err
     assert {e.namespace for e in apiserver.execs} == {
@@ -85,6 +91,18 @@ def test_seed_cluster_matches_the_seed_table(apiserver: FakeApiServer, kubeconfi
         "untrusted",
         CONTROL_NAMESPACE,
     }
+
+
+def test_without_sctp_on_the_nodes_its_cells_say_why_and_are_not_tried(
+    apiserver: FakeApiServer, kubeconfig: Path
+) -> None:
+    simulate(apiserver, SEED, control=REACHABLE, sctp=False)
+    status, out, err = probe(kubeconfig, "--stage", "seed")
+    assert status == ExitStatus.SUCCESS, out + err  # inconclusive is never a pass or a failure
+    assert "40 of 40 judged cells match, 0 mismatches" in out  # the 3 SCTP cells are not judged
+    assert "? frontend -> database:3306/sctp (inconclusive, expected DENY): not probed: node" in out
+    assert "its kernel has no SCTP" in out
+    assert not [e for e in apiserver.execs if "--protocol=sctp" in e.argv]
 
 
 def test_a_wrong_cell_fails_and_prints_its_reproduce_line(apiserver: FakeApiServer, kubeconfig: Path) -> None:
@@ -131,7 +149,7 @@ def test_junit_and_saved_result(apiserver: FakeApiServer, kubeconfig: Path, tmp_
     suite = ET.parse(junit).getroot()
     names = {case.get("name") for case in suite.iter("testcase")}
     assert "untrusted->backend:80 denied" in names and "frontend->backend:80 allowed" in names
-    assert suite.get("tests") == "30" and suite.get("failures") == "0"
+    assert suite.get("tests") == "43" and suite.get("failures") == "0"
     saved = list((tmp_path / "saved").glob("probe-stage-4-*.json"))
     assert len(saved) == 1 and "saved" in err
     assert err.index("saved") < err.index("wrote")  # the result first: it matters more than its JUnit view

@@ -39,19 +39,44 @@ def lab_pods(*, with_control: bool = False) -> dict[str, LabPod]:
     return pods
 
 
-def connect_outcome(verdict: Verdict, host: str = "backend") -> ExecOutcome:
-    """What ``agnhost connect`` gives back for a verdict (as the API server reports it)."""
+def connect_outcome(verdict: Verdict, host: str = "backend", protocol: str = "TCP") -> ExecOutcome:
+    """What ``agnhost connect`` gives back for a verdict (as the API server reports it), in the
+    words agnhost 2.66 uses for ``protocol`` (test/images/agnhost/connect/connect.go)."""
     if verdict == Verdict.ALLOW:
         return ExecOutcome(0)
+    udp = f"read udp 192.168.10.10:41000->{host}:80"
     if verdict == Verdict.DENY:
-        return ExecOutcome(1, stderr="TIMEOUT\n")
+        return ExecOutcome(1, stderr=f"TIMEOUT: {udp}: i/o timeout\n" if protocol == "UDP" else "TIMEOUT\n")
     if verdict == Verdict.REFUSED:
-        return ExecOutcome(1, stderr="REFUSED\n")
+        said = {
+            "TCP": "REFUSED",
+            "UDP": f"REFUSED: {udp}: recvfrom: connection refused",
+            "SCTP": "OTHER: connection refused",
+        }
+        return ExecOutcome(1, stderr=said[protocol] + "\n")
     if verdict == Verdict.DNS_FAIL:
         return ExecOutcome(1, stderr=f"DNS: lookup {host} on 10.96.0.10:53: read udp: i/o timeout\n")
     if verdict == Verdict.INCONCLUSIVE:
-        return ExecOutcome(1, stderr="OTHER: dial tcp 1.1.1.1:443: connect: network is unreachable\n")
+        said = {
+            "TCP": "OTHER: dial tcp 1.1.1.1:443: connect: network is unreachable",
+            "UDP": f"UNKNOWN: write udp 192.168.10.10:41000->{host}:80: write: network is unreachable",
+            "SCTP": "OTHER: protocol not supported",
+        }
+        return ExecOutcome(1, stderr=said[protocol] + "\n")
     return ExecOutcome(None, error="the command did not finish within 7 s")
+
+
+PROTOCOLS_WITH_SCTP = "protocol  size sockets\nSCTPv6     1000   0\nSCTP       1000   0\nUDP        1000   0\nTCP        1000   0\n"
+
+
+def protocols_outcome(sctp: bool = True) -> ExecOutcome:
+    """``cat /proc/net/protocols`` on a node with or without the sctp module."""
+    listing = (
+        PROTOCOLS_WITH_SCTP
+        if sctp
+        else PROTOCOLS_WITH_SCTP.replace("SCTPv6     1000   0\nSCTP       1000   0\n", "")
+    )
+    return ExecOutcome(0, stdout=listing)
 
 
 def dns_outcome(verdict: Verdict) -> ExecOutcome:
@@ -66,7 +91,7 @@ def dns_outcome(verdict: Verdict) -> ExecOutcome:
 def outcome_for(probe: Probe, verdict: Verdict) -> ExecOutcome:
     if probe.target.is_lookup:
         return dns_outcome(verdict)
-    return connect_outcome(verdict, probe.target.host)
+    return connect_outcome(verdict, probe.target.host, probe.target.protocol)
 
 
 @dataclass

@@ -135,3 +135,96 @@ def test_classify_dns(outcome: ExecOutcome, verdict: Verdict, reason_part: str) 
     result = agnhost.classify_dns(outcome, 2)
     assert result.verdict == verdict
     assert reason_part in result.reason
+
+
+# What agnhost 2.66's connect prints per protocol (test/images/agnhost/connect/connect.go):
+# UDP prefixes TIMEOUT/REFUSED/UNKNOWN to the Go error of the write or read, and says OTHER when
+# the socket cannot be made or the reply is empty; SCTP prints a bare TIMEOUT and OTHER for every
+# other error, a refused association included.
+UDP_READ = "read udp 192.168.10.10:41000->192.168.20.10:80"
+
+
+@pytest.mark.parametrize(
+    ("protocol", "outcome", "verdict", "reason_part"),
+    [
+        ("UDP", ExecOutcome(0), Verdict.ALLOW, "the UDP server answered"),
+        (
+            "UDP",
+            ExecOutcome(1, stderr=f"TIMEOUT: {UDP_READ}: i/o timeout\n"),
+            Verdict.DENY,
+            "no reply within 2s",
+        ),
+        (
+            "UDP",
+            ExecOutcome(1, stderr=f"REFUSED: {UDP_READ}: recvfrom: connection refused\n"),
+            Verdict.REFUSED,
+            "got through",
+        ),
+        (
+            "UDP",
+            ExecOutcome(1, stderr=f"UNKNOWN: {UDP_READ}: recvfrom: no route to host\n"),
+            Verdict.INCONCLUSIVE,
+            "agnhost: UNKNOWN: read udp",
+        ),
+        (
+            "UDP",
+            ExecOutcome(
+                1,
+                stderr="OTHER: No data received from the server. "
+                "Cannot guarantee the server received the request.\n",
+            ),
+            Verdict.INCONCLUSIVE,
+            "No data received",
+        ),
+        (
+            "UDP",
+            ExecOutcome(1, stderr="DNS: lookup backend.backend.svc.cluster.local.: i/o timeout\n"),
+            Verdict.DNS_FAIL,
+            "did not resolve",
+        ),
+        ("SCTP", ExecOutcome(0), Verdict.ALLOW, "the SCTP server answered"),
+        ("SCTP", ExecOutcome(1, stderr="TIMEOUT\n"), Verdict.DENY, "blocked"),
+        ("SCTP", ExecOutcome(1, stderr="OTHER: connection refused\n"), Verdict.REFUSED, "got through"),
+        ("SCTP", ExecOutcome(1, stderr="OTHER: protocol not supported\n"), Verdict.INCONCLUSIVE, "no SCTP"),
+        ("SCTP", ExecOutcome(1, stderr="OTHER: no route to host\n"), Verdict.INCONCLUSIVE, "agnhost: OTHER"),
+    ],
+)
+def test_classify_udp_and_sctp_as_agnhost_words_them(
+    protocol: str, outcome: ExecOutcome, verdict: Verdict, reason_part: str
+) -> None:
+    result = agnhost.classify_connect(outcome, 2, protocol=protocol)
+    assert result.verdict == verdict
+    assert reason_part in result.reason
+
+
+@pytest.mark.parametrize(
+    ("protocol", "said"),
+    [
+        ("TCP", f"TIMEOUT: {UDP_READ}: i/o timeout"),  # TCP's TIMEOUT is a bare word
+        ("UDP", "TIMEOUT"),  # UDP's always carries the error
+        ("UDP", "REFUSED"),
+        ("SCTP", "REFUSED"),  # SCTP has no REFUSED word: a refusal is OTHER: connection refused
+    ],
+)
+def test_another_protocols_words_are_not_taken_for_a_verdict(protocol: str, said: str) -> None:
+    result = agnhost.classify_connect(ExecOutcome(1, stderr=said + "\n"), 2, protocol=protocol)
+    assert result.verdict == Verdict.CHECK_FAILED
+
+
+def test_under_reject_a_refused_udp_read_where_something_answers_is_a_denial() -> None:
+    refused = ExecOutcome(1, stderr=f"REFUSED: {UDP_READ}: recvfrom: connection refused\n")
+    rejected = agnhost.classify_connect(refused, 2, deny_action=agnhost.REJECT, listens=True, protocol="UDP")
+    assert rejected.verdict == Verdict.DENY
+    unknown = agnhost.classify_connect(refused, 2, deny_action=agnhost.REJECT, protocol="UDP")
+    assert unknown.verdict == Verdict.INCONCLUSIVE
+
+
+def test_connect_argv_names_the_protocol() -> None:
+    assert agnhost.connect_argv("10.0.0.5", 80, 2, "UDP")[-1] == "--protocol=udp"
+    assert agnhost.connect_argv("10.0.0.5", 3306, 2, "SCTP")[-1] == "--protocol=sctp"
+    with pytest.raises(ValueError, match="TCP, UDP or SCTP"):
+        agnhost.connect_argv("10.0.0.5", 80, 2, "ICMP")
+
+
+def test_dns_over_tcp_is_dig_plus_tcp() -> None:
+    assert agnhost.dns_argv("x.", 2, tcp=True)[:2] == ("dig", "+tcp")

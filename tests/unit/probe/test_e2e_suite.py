@@ -45,7 +45,7 @@ def pytest_e2e(*args: str, kubeconfig: Path) -> subprocess.CompletedProcess[str]
 def test_every_judged_seed_cell_is_a_flow_with_a_readable_id() -> None:
     seed = seed_expectation()
     ids = [flow_id(row, column, seed.get(row, column).verdict) for row, column in flows(seed)]
-    assert len(ids) == len(set(ids)) == 30
+    assert len(ids) == len(set(ids)) == 43  # 4 rows x 13 columns, 9 self cells
     assert "frontend->backend:80 allowed" in ids
     assert "backend->database:3306 allowed" in ids
     assert "untrusted->backend:80 denied (impostor: role frontend, wrong namespace)" in ids
@@ -63,13 +63,13 @@ def test_collection_lists_every_flow_without_a_cluster(tmp_path: Path) -> None:
         "test_flow[untrusted->backend:80 denied (impostor: role frontend, wrong namespace)]" in result.stdout
     )
     assert "test_policies_in_reverse_order_give_the_same_matrix" in result.stdout
-    assert "32 tests collected" in result.stdout
+    assert "45 tests collected" in result.stdout
 
 
 def test_without_a_lab_every_test_skips_naming_make_lab_up(tmp_path: Path) -> None:
     result = pytest_e2e("-rs", kubeconfig=tmp_path / "absent")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "32 skipped" in result.stdout
+    assert "45 skipped" in result.stdout
     assert "make lab-up" in result.stdout
     assert "netpol-lab: context kind-netpol-lab" in result.stdout  # the header names the context
 

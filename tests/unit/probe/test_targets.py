@@ -17,8 +17,9 @@ def test_one_probe_per_cell_except_a_pod_reaching_itself() -> None:
     for row in scenario.ROWS:
         for column in scenario.COLUMNS:
             assert ((row, column) in cells) != is_self(row, column), (row, column)
-    # 4 rows x 9 columns, minus 4 pod self cells and 2 Service self cells (backend, database)
-    assert len(probes) == 4 * 9 - 4 - 2
+    # 4 rows x 13 columns, minus 7 pod self cells (frontend 1, backend TCP and UDP, database TCP, UDP
+    # and SCTP, untrusted 1) and 2 Service self cells (backend, database)
+    assert len(probes) == 4 * 13 - 7 - 2
 
 
 def test_self_cells_match_the_stage_tables() -> None:
@@ -83,3 +84,26 @@ def test_parse_host_port(text: str, expected: tuple[str, int]) -> None:
 def test_parse_host_port_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="HOST:PORT"):
         parse_host_port(text)
+
+
+def test_udp_and_sctp_columns_connect_in_their_protocol() -> None:
+    probes = {(p.row, p.column): p for p in plan_probes(lab_pods(), timeout=2)}
+    udp = probes[("frontend", "backend:80/udp")]
+    assert udp.argv == (AGNHOST, "connect", f"{POD_IPS['backend']}:80", "--timeout=2s", "--protocol=udp")
+    assert udp.target.protocol == "UDP"
+    sctp = probes[("backend", "database:3306/sctp")]
+    assert sctp.argv[-1] == "--protocol=sctp" and sctp.target.protocol == "SCTP"
+    assert probes[("backend", "database:3306")].argv[-1] == "--protocol=tcp"
+
+
+def test_dns_over_tcp_asks_dig_for_tcp() -> None:
+    probes = {(p.row, p.column): p for p in plan_probes(lab_pods(), timeout=2)}
+    assert probes[("database", "dns/tcp")].argv == (
+        DIG,
+        "+tcp",
+        "+time=2",
+        "+tries=1",
+        "+short",
+        scenario.DNS_LOOKUP_NAME + ".",
+    )
+    assert "+tcp" not in probes[("database", "dns")].argv
