@@ -111,7 +111,9 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
         options = LiveOptions(
             context=args.context, kubeconfig=args.kubeconfig, timeout=args.timeout, outside=args.outside
         )
-        result = check_live(env.root, exercise, args.files, participant=who, options=options, log=env.stderr)
+        result = check_live(
+            env.root, exercise, args.files, participant=who, options=options, log=env.stderr, environ=env.env
+        )
     else:
         from lab.workshop.check import check_offline
 

@@ -32,16 +32,23 @@ import os
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lab import pins
-from lab.boundary.kube import DEFAULT_CONTEXT, KubeClients, check_reachable, kubeconfig_path
+from lab.boundary.kube import DEFAULT_CONTEXT, DenyAction, KubeClients, check_reachable, kubeconfig_path
 from lab.boundary.kubectl import Kubectl
+from lab.commands._participant import add_participant_argument, resolve_participant
 from lab.env import Environment
 from lab.errors import ExitStatus, LabError
 from lab.matrix import Matrix, Verdict
 from lab.probe.pool import DEFAULT_WORKERS, RETRY_EVERY, RETRY_FOR, RetryPolicy
 from lab.probe.prove import ProbeOptions, ProbeRun, prove
 from lab.probe.targets import parse_host_port
+
+if TYPE_CHECKING:
+    from lab.lifecycle.room import Participant
+    from lab.probe.prove import ProbeRun as _Run
+    from lab.workshop.participant import CopyRecord
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,9 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument(
         "--context",
         metavar="NAME",
-        default=DEFAULT_CONTEXT,
-        help=f"kubeconfig context (default {DEFAULT_CONTEXT})",
+        help=f"kubeconfig context (default {DEFAULT_CONTEXT}; a room kubeconfig's own)",
     )
+    add_participant_argument(where)
     where.add_argument(
         "--outside",
         metavar="HOST:PORT",
@@ -180,17 +187,28 @@ def _computed_expectation(args: argparse.Namespace, env: Environment) -> Matrix:
     return expected_lab_matrix(state, outside=args.outside, title="computed from the cluster's policies")
 
 
-def probe_stage(env: Environment, stage: str, *, context: str, kubeconfig: str | None) -> ExitStatus:
+def probe_stage(
+    env: Environment, stage: str, *, context: str, kubeconfig: str | None, participant: str | None = None
+) -> ExitStatus:
     """`probe --stage STAGE` with every other option at its default (what `stage apply` runs after)."""
     parser = argparse.ArgumentParser(prog="netpol-lab probe")
     add_arguments(parser)
     args = parser.parse_args([])
     args.stage, args.context, args.kubeconfig = stage, context, kubeconfig
+    args.participant = participant
     return run(args, env)
 
 
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     outside = _check_arguments(args)
+    participant = resolve_participant(args, env)
+    if participant is not None and args.expect == "computed":
+        raise LabError(
+            "--expect computed reads every namespace's policies, which a room participant may not: "
+            "compare with the stage's table instead (--stage N)",
+            ExitStatus.USAGE,
+        )
+    copy = _copy_record(args, env, participant)
     expected: Matrix | None = None
     stage: str | None = None
     stage_title = ""
@@ -214,10 +232,54 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
             f"probing every flow in context {args.context} ({args.workers} at a time, "
             f"{args.timeout:g} s per attempt{', retrying disagreeing cells' if expected else ''})..."
         )
-        result = prove(clients, expected=expected, options=options, title="observed")
+        namespaces = participant.namespaces if participant is not None else None
+        deny = DenyAction(copy.deny_action, "recorded by `room up`") if copy is not None else None
+        result = prove(clients, expected=expected, options=options, deny_action=deny, namespaces=namespaces)
     finally:
         clients.close()
-    return report(args, env, result, expected, stage=stage, stage_title=stage_title)
+    status = report(args, env, result, expected, stage=stage, stage_title=stage_title)
+    if participant is not None:
+        _record_probe(args, env, participant, result, expected, stage)
+    return status
+
+
+def _copy_record(
+    args: argparse.Namespace, env: Environment, participant: Participant | None
+) -> CopyRecord | None:
+    """A room copy's record (its deny action); a LabError before any probe when the copy is unknown."""
+    if participant is None:
+        return None
+    from lab.boundary.runner import ShRunner
+    from lab.workshop.participant import require_copy
+
+    runner = ShRunner(env.stderr, env=env.env, cwd=env.root)
+    return require_copy(runner, Kubectl(args.context, args.kubeconfig), participant)
+
+
+def _record_probe(
+    args: argparse.Namespace,
+    env: Environment,
+    participant: Participant,
+    result: _Run,
+    expected: Matrix | None,
+    stage: str | None,
+) -> None:
+    """Leave the result where `room status` reads it (the copy's probe record)."""
+    from lab.boundary.runner import ShRunner
+    from lab.lifecycle.room_ops import ProbeRecord, now_stamp, write_probe_record
+
+    comparison = expected.compare(result.observed) if expected is not None else None
+    wrong = tuple(
+        (d.row, d.column, d.expected.verdict.value, d.observed.verdict.value)
+        for d in (comparison.mismatched if comparison is not None else ())
+    )
+    judged = len(comparison.matched) + len(wrong) if comparison is not None else 0
+    record = ProbeRecord(stage or "", now_stamp(), judged, wrong, args.context)
+    runner = ShRunner(env.stderr, env=env.env, cwd=env.root)
+    try:
+        write_probe_record(runner, Kubectl(args.context, args.kubeconfig), participant, record)
+    except LabError as error:  # the probe ran: say the record is missing, keep its verdict
+        env.err(f"warning: the probe's record for `room status` was not written: {error.message}")
 
 
 def report(
