@@ -32,7 +32,6 @@ VERBS: dict[str, str] = {
     "report": "write an HTML report of probe results",
     "images": "list, pull, save or load every image the lab needs (offline workshops)",
     "bundle": "save or load an offline bundle: images, Calico, kind, kubectl and the wheels",
-    "room": "many participants on one shared cluster: up, status, report, down (one copy each)",
 }
 
 

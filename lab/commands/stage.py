@@ -27,11 +27,6 @@ import yaml
 from lab.boundary.kube import DEFAULT_CONTEXT
 from lab.boundary.kubectl import Kubectl
 from lab.boundary.runner import Runner, ShRunner
-from lab.commands._participant import (
-    add_participant_argument,
-    change_participant_stage,
-    resolve_participant,
-)
 from lab.env import Environment
 from lab.errors import ExitStatus
 from lab.lifecycle.cluster import require_lab
@@ -57,9 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         sub.add_argument("--no-probe", action="store_true", help="apply only, do not probe afterwards")
         sub.add_argument("--dry-run", action="store_true", help="print the kubectl commands, run nothing")
         sub.add_argument(
-            "--context", help=f"kubeconfig context (default {DEFAULT_CONTEXT}; a room kubeconfig's own)"
+            "--context", default=DEFAULT_CONTEXT, help=f"kubeconfig context (default {DEFAULT_CONTEXT})"
         )
-        add_participant_argument(sub)
         sub.add_argument(
             "--kubeconfig", metavar="FILE", help="kubeconfig (default: $KUBECONFIG or ~/.kube/config)"
         )
@@ -72,9 +66,6 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     if args.action == "show":
         return show_stage(env, stages, stage_by_name(stages, args.stage))
     runner = ShRunner(env.stdout, env=env.env, cwd=env.root, dry_run=args.dry_run)
-    participant = resolve_participant(args, env)
-    if participant is not None:  # a room copy (lab.commands._participant)
-        return change_participant_stage(args, env, runner, stages, participant)
     return change_stage(args, env, runner, stages, probe=probe_stage)
 
 
@@ -131,7 +122,31 @@ def show_stage(env: Environment, stages: Sequence[Stage], stage: Stage) -> ExitS
     env.out(f"Expected cells that change{against}:")
     for line in changed_cells_lines(stage, previous):
         env.out(line)
+    if previous is not None:
+        env.out()
+        for line in changed_flows_lines(env, stage, previous):
+            env.out(line)
     return ExitStatus.SUCCESS
+
+
+def changed_flows_lines(env: Environment, stage: Stage, previous: Stage) -> list[str]:
+    """Every flow that opens, closes or is decided by another rule, with the policy on both sides
+    (what `netpol-lab diff --stage N-1 --stage N` prints)."""
+    from lab.commands.diff import change_lines
+    from lab.policy.diff import diff_states
+    from lab.workshop.lab_state import load_stage_state
+
+    result = diff_states(
+        load_stage_state(env.root, str(previous.number)), load_stage_state(env.root, str(stage.number))
+    )
+    lines = [
+        f"Flows that change from stage {previous.number} "
+        f"(`netpol-lab diff --stage {previous.number} --stage {stage.number}`; A = stage {previous.number}, "
+        f"B = stage {stage.number}):"
+    ]
+    for change in result.changes:
+        lines += change_lines(change, "  ")
+    return lines if result.changes else [*lines, "  none"]
 
 
 def target_stage(args: argparse.Namespace, stages: Sequence[Stage], current: int | None) -> Stage | None:

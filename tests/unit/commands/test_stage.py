@@ -79,11 +79,17 @@ def test_show_explains_the_stage_its_yaml_and_the_changed_cells() -> None:
     assert text.startswith("# Stage 3: frontend to backend on port 80")
     assert "--- stages/3-frontend-backend/backend-from-frontend.yaml" in text
     assert "name: frontend-to-backend" in text
-    changes = text.split("Expected cells that change from stage 2:\n", 1)[1].splitlines()
-    assert [line.split() for line in changes] == [
+    cells, flows = text.split("Expected cells that change from stage 2:\n", 1)[1].split("\n\n", 1)
+    assert [line.split() for line in cells.splitlines()] == [
         ["frontend", "->", "backend:80", "DENY", "->", "ALLOW"],
         ["frontend", "->", "svc/backend:80", "DENY", "->", "ALLOW"],
     ]
+    # the flows, from the evaluator (netpol-lab diff), with the rule that decides them on both sides
+    assert flows.startswith("Flows that change from stage 2 (`netpol-lab diff --stage 2 --stage 3`")
+    changed = [line.strip() for line in flows.splitlines()[1:] if not line.startswith("    ")]
+    assert changed == ["opened: frontend/frontend -> backend/backend:80/TCP"]
+    assert "B: ALLOW egress: allowed by frontend/frontend-to-backend spec.egress[0]; ingress: allowed by " \
+        "backend/backend-from-frontend spec.ingress[0]" in flows
 
 
 def test_show_stage_zero_is_the_baseline() -> None:
