@@ -26,12 +26,14 @@ VERBS: dict[str, str] = {
     "probe": "prove every flow with real connections from inside the pods",
     "expect": "compute the expected verdicts of a set of policies, without a cluster",
     "explain": "explain why one flow is allowed or denied",
+    "diff": "the flows that open, close or change reason between two policy sets",
     "stage": "workshop stages: list, show, apply, next, reset",
     "check": "grade your policies against an exercise: its goal, then least privilege (offline or --live)",
     "mutants": "near misses of a stage's policies: which its probes catch, a probe for each survivor",
     "report": "write an HTML report of probe results",
     "images": "list, pull, save or load every image the lab needs (offline workshops)",
     "bundle": "save or load an offline bundle: images, Calico, kind, kubectl and the wheels",
+    "room": "many participants on one shared cluster: up, status, report, down (one copy each)",
 }
 
 

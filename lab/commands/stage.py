@@ -27,6 +27,11 @@ import yaml
 from lab.boundary.kube import DEFAULT_CONTEXT
 from lab.boundary.kubectl import Kubectl
 from lab.boundary.runner import Runner, ShRunner
+from lab.commands._participant import (
+    add_participant_argument,
+    change_participant_stage,
+    resolve_participant,
+)
 from lab.env import Environment
 from lab.errors import ExitStatus
 from lab.lifecycle.cluster import require_lab
@@ -52,8 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         sub.add_argument("--no-probe", action="store_true", help="apply only, do not probe afterwards")
         sub.add_argument("--dry-run", action="store_true", help="print the kubectl commands, run nothing")
         sub.add_argument(
-            "--context", default=DEFAULT_CONTEXT, help=f"kubeconfig context (default {DEFAULT_CONTEXT})"
+            "--context", help=f"kubeconfig context (default {DEFAULT_CONTEXT}; a room kubeconfig's own)"
         )
+        add_participant_argument(sub)
         sub.add_argument(
             "--kubeconfig", metavar="FILE", help="kubeconfig (default: $KUBECONFIG or ~/.kube/config)"
         )
@@ -66,6 +72,9 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     if args.action == "show":
         return show_stage(env, stages, stage_by_name(stages, args.stage))
     runner = ShRunner(env.stdout, env=env.env, cwd=env.root, dry_run=args.dry_run)
+    participant = resolve_participant(args, env)
+    if participant is not None:  # a room copy (lab.commands._participant)
+        return change_participant_stage(args, env, runner, stages, participant)
     return change_stage(args, env, runner, stages, probe=probe_stage)
 
 
