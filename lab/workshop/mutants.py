@@ -565,6 +565,10 @@ def _propose(
     return best[1] if best else None
 
 
+def _namespace(document: Mapping[str, Any]) -> str | None:
+    return (document.get("metadata") or {}).get("namespace")
+
+
 def _masking(
     base: ClusterState,
     documents: Sequence[Document],
@@ -573,16 +577,21 @@ def _masking(
     sources: Mapping[str, _Source],
     ports: Sequence[tuple[int, str]],
     addresses: Sequence[tuple[str, int, str, str]],
+    without: dict[int, Engine],
 ) -> tuple[str, Probe | None]:
     """The policy that hides an equivalent mutant: without it (in both worlds), some probe would
-    tell the two apart. Policies are tried in the order they are in force."""
+    tell the two apart. Tried: the policies of the mutated one's namespace and the cluster-wide
+    ones, in the order they are in force (``without`` caches the stage minus each of them)."""
+    home = _namespace(documents[mutant.index])
     for index, document in enumerate(documents):
         if index == mutant.index or not str(document.get("kind", "")).endswith("Policy"):
             continue
-        kept = [d for i, d in enumerate(documents) if i != index]
+        if _namespace(document) not in (None, home):
+            continue
+        if index not in without:
+            without[index] = Engine(_state(base, [d for i, d in enumerate(documents) if i != index], extra))
         changed = [d for i, d in enumerate(mutant.documents) if i != index]
-        before = Engine(_state(base, kept, extra))
-        probe = _propose(before, Engine(_state(base, changed, extra)), sources, ports, addresses)
+        probe = _propose(without[index], Engine(_state(base, changed, extra)), sources, ports, addresses)
         if probe is not None:
             return _name(document), probe
     return "", None
@@ -602,6 +611,7 @@ def run_mutants(root: Path, stage_name: str, *, outside: str = pins.OUTSIDE_TARG
     original = Engine(original_state)
     original_matrix = expected_lab_matrix(original_state, outside=outside)
     results = []
+    without: dict[int, Engine] = {}
     for mutant in generate(documents):
         state = _state(base, mutant.documents, extra)
         matrix = expected_lab_matrix(state, outside=outside)
@@ -617,7 +627,7 @@ def run_mutants(root: Path, stage_name: str, *, outside: str = pins.OUTSIDE_TARG
         if proposal is not None:
             results.append(MutantResult(mutant, (), proposal))
             continue
-        masked_by, unmasked = _masking(base, documents, mutant, extra, sources, ports, addresses)
+        masked_by, unmasked = _masking(base, documents, mutant, extra, sources, ports, addresses, without)
         why = "no probe tells it apart at this stage: other policies give the same verdicts"
         if masked_by:
             why += f" ({masked_by} masks it)"
