@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
+from tests.model import auth
 from tests.model.api import ApiError, bad_request
 from tests.model.resources import ResourceType
 
@@ -107,7 +108,9 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if parts[:1] == ["_model"]:
                 self._send(200, self.cluster.control(method, parts[1:], self._json_body()))
-            elif method == "GET" and self._meta_get(parts):
+                return
+            auth.check(self.cluster, method, parts, query, self.headers)  # 401/403 as the API server
+            if method == "GET" and self._meta_get(parts):
                 return
             else:
                 self._resource(method, parts, query)
@@ -188,6 +191,9 @@ class Handler(BaseHTTPRequestHandler):
         if sub in ("exec", "attach") and resource.kind == "Pod":
             self._exec(namespace, name or "", query)
             return
+        if sub == "token" and resource.kind == "ServiceAccount" and method == "POST":
+            self._send(201, auth.token_request(self.cluster, namespace, name or "", self._token_body()))
+            return
         if method == "GET":
             if name:
                 self._send(200, api.get(resource, namespace, name))
@@ -256,6 +262,10 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, api.delete(resource, namespace, name, dry_run=dry_run))
         else:
             raise ApiError(405, "MethodNotAllowed", f"{method} is not supported")
+
+    def _token_body(self) -> Any:
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+        return auth.body_of(self._body(), content_type)
 
     def _watch(self, resource: ResourceType, namespace: str | None, query: dict[str, str]) -> None:
         from tests.model import selectors
