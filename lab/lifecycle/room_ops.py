@@ -63,7 +63,7 @@ def resolve_target(context: str | None, kubeconfig: str | None, env: Mapping[str
     if not chosen:
         raise LabError(
             "the kubeconfig names no current context: pass --context NAME (`kubectl config get-contexts`)",
-            ExitStatus.USAGE,
+            ExitStatus.MISSING_PREREQUISITE,
         )
     endpoint = room_access.read_endpoint(files, chosen)
     return Target(Kubectl(chosen, kubeconfig), endpoint, tuple(files))

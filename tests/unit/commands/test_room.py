@@ -16,7 +16,7 @@ from lab import cli
 from lab.env import project_root
 from lab.errors import ExitStatus
 from lab.lifecycle import waits
-from tests.fakes import errors, output
+from tests.fakes import captured_env, errors, output
 from tests.model.roomplane import RoomPlane
 from tests.model.tls import NO_OPENSSL, OPENSSL, serve_tls
 from tests.model.world import KUBECTL, NO_KUBECTL, LabWorld
@@ -271,3 +271,64 @@ def test_participants_apply_stages_and_probe_their_own_copy_then_room_status_and
     assert not list(out_dir.glob("*.kubeconfig"))
     status, out, err = run(world, "room", "status", "--context", CONTEXT)
     assert status == ExitStatus.MISSING_PREREQUISITE
+
+
+def test_the_dry_run_prints_the_whole_plan_for_three_participants_and_runs_nothing(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "clusters": [{"name": "w", "cluster": {"server": "https://203.0.113.7:6443"}}],
+                "users": [{"name": "me", "user": {"token": "instructor-secret"}}],
+                "contexts": [{"name": "workshop", "context": {"cluster": "w", "user": "me"}}],
+                "current-context": "workshop",
+            }
+        )
+    )
+    env = captured_env({"PATH": "/nonexistent", "HOME": str(tmp_path), "KUBECONFIG": str(kubeconfig)})
+    out_dir = tmp_path / "handout"
+    status = cli.run(["room", "up", "--participants", "3", "--dry-run", "--out", str(out_dir)], env)
+    text = output(env)
+    assert status == ExitStatus.SUCCESS, errors(env)
+    assert text.splitlines()[0] == "room: context workshop (https://203.0.113.7:6443)"
+    planned = [d for d in yaml.safe_load_all(_heredocs(text)) if d]
+    kinds = [d["kind"] for d in planned]
+    assert kinds.count("Namespace") == 13  # 3 x 4, and the room's own
+    assert kinds.count("Deployment") == 12 and kinds.count("Service") == 12
+    assert (
+        kinds.count("Role") == 12 and kinds.count("RoleBinding") == 12 and kinds.count("ServiceAccount") == 3
+    )
+    assert kinds.count("ValidatingAdmissionPolicy") == 1
+    for name in ("p01", "p02", "p03"):
+        assert f"$ kubectl --context workshop create token {name} -n netpol-lab-room --duration=12h" in text
+        assert f"would write {out_dir}/{name}.kubeconfig: context netpol-lab-{name}" in text
+    assert "instructor-secret" not in text
+    assert not out_dir.exists()  # nothing written
+
+
+def _heredocs(text: str) -> str:
+    """The documents of every `<<'EOF'` input the dry run printed."""
+    docs, inside = [], False
+    for line in text.splitlines():
+        if line.endswith("<<'EOF'"):
+            inside = True
+            docs.append("---")
+        elif line == "EOF":
+            inside = False
+        elif inside:
+            docs.append(line)
+    return "\n".join(docs)
+
+
+def test_without_a_kubeconfig_context_every_room_action_is_4(tmp_path: Path) -> None:
+    for action in (
+        ["status"],
+        ["down"],
+        ["report", "--html", str(tmp_path / "r.html")],
+        ["up", "--participants", "2"],
+    ):
+        env = captured_env(
+            {"PATH": "/nonexistent", "HOME": str(tmp_path), "KUBECONFIG": str(tmp_path / "none")}
+        )
+        assert cli.run(["room", *action], env) == ExitStatus.MISSING_PREREQUISITE, errors(env)
+        assert errors(env).count("error: ") == 1
