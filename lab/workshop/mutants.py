@@ -41,7 +41,7 @@ from lab.policy.engine import Engine
 from lab.policy.model import ClusterState, Pod
 from lab.workshop.check import NEWCOMER_NAMESPACE, STRANGER, extend_state, newcomer_namespace, probe_pod
 from lab.workshop.lab_matrix import expected_lab_matrix
-from lab.workshop.lab_state import DNS_NAMESPACE, load_stage_state
+from lab.workshop.lab_state import DNS_LABELS, DNS_NAMESPACE, load_stage_state
 from lab.workshop.stages import Stage, cumulative_documents, load_stages, stage_by_name
 
 Document = dict[str, Any]
@@ -428,6 +428,15 @@ def _candidate_pods() -> tuple[list[Document], list[_Source]]:
             sources.append(
                 _Source(f"{namespace}/{name}", what, what, 2 if namespace != NEWCOMER_NAMESPACE else 3)
             )
+        if namespace != NEWCOMER_NAMESPACE:  # a pod that claims CoreDNS's label, outside kube-system
+            documents.append(
+                probe_pod(namespace, "like-coredns", {"app": "like-coredns", **DNS_LABELS}, "lookalike")
+            )
+            what = f"a pod labelled k8s-app=kube-dns (like CoreDNS) in namespace {namespace}"
+            sources.append(_Source(f"{namespace}/like-coredns", what, what, 2))
+    documents.append(probe_pod(DNS_NAMESPACE, STRANGER, {"app": STRANGER}, "stranger"))
+    what = f"a new pod without labels in namespace {DNS_NAMESPACE}"
+    sources.append(_Source(f"{DNS_NAMESPACE}/{STRANGER}", what, what, 2))
     return documents, sources
 
 
@@ -507,6 +516,9 @@ def _state(base: ClusterState, documents: Sequence[Document], extra: Sequence[Do
 
 def _shown_pod(pod: Pod, sources: Mapping[str, _Source], *, source: bool) -> tuple[str, str, int]:
     """How a probe names a pod, what the probe set must add for it, and what that costs."""
+    made_up = sources.get(pod.key)
+    if made_up is not None:
+        return made_up.shown, made_up.needs, made_up.cost
     for workload in scenario.WORKLOADS:
         if pod.namespace == workload.namespace and pod.labels.get("app") == workload.name:
             return workload.name, "", 0
@@ -514,13 +526,34 @@ def _shown_pod(pod: Pod, sources: Mapping[str, _Source], *, source: bool) -> tup
         if source:  # CoreDNS's image has no shell and no agnhost to probe from
             return f"a pod in {DNS_NAMESPACE}", f"a pod in {DNS_NAMESPACE} to probe from", 3
         return f"{DNS_NAMESPACE}/coredns", "", 0
-    made_up = sources[pod.key]
-    return made_up.shown, made_up.needs, made_up.cost
+    raise KeyError(pod.key)  # every pod of the state is a lab pod, CoreDNS or a candidate
+
+
+class _Verdicts:
+    """An engine's answers, each computed once (the stage's engine is asked for every mutant)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.pods = engine.pods
+        self._matrices: dict[tuple[int, str], list[int]] = {}
+        self._addresses: dict[tuple[int, str, int], bool] = {}
+
+    def matrix(self, port: int, protocol: str) -> list[int]:
+        key = (port, protocol)
+        if key not in self._matrices:
+            self._matrices[key] = self.engine.matrix(port, protocol)
+        return self._matrices[key]
+
+    def ip_allowed(self, source: int, ip: str, port: int) -> bool:
+        key = (source, ip, port)
+        if key not in self._addresses:
+            self._addresses[key] = self.engine.ip_allowed(source, ip, port, "TCP")
+        return self._addresses[key]
 
 
 def _propose(
-    original: Engine,
-    mutant: Engine,
+    original: _Verdicts,
+    mutant: _Verdicts,
     sources: Mapping[str, _Source],
     ports: Sequence[tuple[int, str]],
     addresses: Sequence[tuple[str, int, str, str]],
@@ -552,8 +585,8 @@ def _propose(
     for s, pod in enumerate(pods):
         source_shown, source_needs, source_cost = _shown_pod(pod, sources, source=True)
         for ip, port, shown, note in addresses:
-            was = original.ip_allowed(s, ip, port, "TCP")
-            if was == mutant.ip_allowed(s, ip, port, "TCP"):
+            was = original.ip_allowed(s, ip, port)
+            if was == mutant.ip_allowed(s, ip, port):
                 continue
             cost = (source_cost + (1 if note else 0), False, port)
             if best is not None and cost >= best[0]:
@@ -577,23 +610,34 @@ def _masking(
     sources: Mapping[str, _Source],
     ports: Sequence[tuple[int, str]],
     addresses: Sequence[tuple[str, int, str, str]],
-    without: dict[int, Engine],
+    without: dict[tuple[int, ...], _Verdicts],
 ) -> tuple[str, Probe | None]:
-    """The policy that hides an equivalent mutant: without it (in both worlds), some probe would
-    tell the two apart. Tried: the policies of the mutated one's namespace and the cluster-wide
-    ones, in the order they are in force (``without`` caches the stage minus each of them)."""
+    """What hides an equivalent mutant: without it (in both worlds), some probe would tell the two
+    apart. Tried first: each policy of the mutated one's namespace and each cluster-wide one; then
+    all the policies of one namespace at once (a pair of default denies often masks together).
+    ``without`` caches the stage minus each of those."""
     home = _namespace(documents[mutant.index])
-    for index, document in enumerate(documents):
-        if index == mutant.index or not str(document.get("kind", "")).endswith("Policy"):
-            continue
-        if _namespace(document) not in (None, home):
-            continue
-        if index not in without:
-            without[index] = Engine(_state(base, [d for i, d in enumerate(documents) if i != index], extra))
-        changed = [d for i, d in enumerate(mutant.documents) if i != index]
-        probe = _propose(without[index], Engine(_state(base, changed, extra)), sources, ports, addresses)
+    policies = [
+        i for i, d in enumerate(documents) if i != mutant.index and str(d.get("kind", "")).endswith("Policy")
+    ]
+    groups: list[tuple[str, tuple[int, ...]]] = [
+        (_name(documents[i]), (i,)) for i in policies if _namespace(documents[i]) in (None, home)
+    ]
+    for namespace in sorted({n for i in policies if (n := _namespace(documents[i]))}):
+        members = tuple(i for i in policies if _namespace(documents[i]) == namespace)
+        if len(members) > 1 or namespace != home:
+            names = ", ".join(_name(documents[i]).split("/", 1)[1] for i in members)
+            groups.append((f"the policies of namespace {namespace} ({names})", members))
+    for what, removed in groups:
+        if removed not in without:
+            kept = [d for i, d in enumerate(documents) if i not in removed]
+            without[removed] = _Verdicts(Engine(_state(base, kept, extra)))
+        changed = [d for i, d in enumerate(mutant.documents) if i not in removed]
+        probe = _propose(
+            without[removed], _Verdicts(Engine(_state(base, changed, extra))), sources, ports, addresses
+        )
         if probe is not None:
-            return _name(document), probe
+            return what, probe
     return "", None
 
 
@@ -608,10 +652,10 @@ def run_mutants(root: Path, stage_name: str, *, outside: str = pins.OUTSIDE_TARG
     addresses = _addresses(documents, outside)
     base = load_stage_state(root, "0", outside=outside)  # the lab without a policy
     original_state = _state(base, documents, extra)
-    original = Engine(original_state)
+    original = _Verdicts(Engine(original_state))
     original_matrix = expected_lab_matrix(original_state, outside=outside)
     results = []
-    without: dict[int, Engine] = {}
+    without: dict[tuple[int, ...], _Verdicts] = {}
     for mutant in generate(documents):
         state = _state(base, mutant.documents, extra)
         matrix = expected_lab_matrix(state, outside=outside)
@@ -623,13 +667,11 @@ def run_mutants(root: Path, stage_name: str, *, outside: str = pins.OUTSIDE_TARG
         if caught:
             results.append(MutantResult(mutant, caught))
             continue
-        proposal = _propose(original, Engine(state), sources, ports, addresses)
+        proposal = _propose(original, _Verdicts(Engine(state)), sources, ports, addresses)
         if proposal is not None:
             results.append(MutantResult(mutant, (), proposal))
             continue
         masked_by, unmasked = _masking(base, documents, mutant, extra, sources, ports, addresses, without)
         why = "no probe tells it apart at this stage: other policies give the same verdicts"
-        if masked_by:
-            why += f" ({masked_by} masks it)"
         results.append(MutantResult(mutant, (), None, why, masked_by, unmasked))
     return MutantReport(stage, results, len(cells))

@@ -48,6 +48,14 @@ def test_an_and_split_masked_by_the_other_side_is_equivalent_and_names_the_mask(
     assert (result.unmasked.expected, result.unmasked.mutant) == (Verdict.DENY, Verdict.ALLOW)
 
 
+def test_an_and_split_dns_peer_is_caught_by_a_pod_the_lab_does_not_run() -> None:
+    result = by_name(SEED.results, "and-split", "NetworkPolicy frontend/allow-dns-egress")
+    assert not result.caught and result.proposal is not None
+    assert result.proposal.source == "frontend"
+    assert result.proposal.target == "[a new pod without labels in namespace kube-system]:53"
+    assert result.proposal.needs == "a new pod without labels in namespace kube-system"
+
+
 def test_mutants_that_mean_the_same_are_not_generated() -> None:
     # backend-from-frontend says policyTypes [Ingress], which is also what the API server defaults to
     assert not [
