@@ -229,6 +229,12 @@ class Engine:
         stop = bisect.bisect_right(self._addresses, high)
         return mask_of(position for _, _, position in self._addresses[start:stop])
 
+    def pods_of_version(self, version: int) -> int:
+        """Pods whose IP is of this family (4 or 6)."""
+        low = bisect.bisect_left(self._addresses, (version, -1, -1))
+        high = bisect.bisect_left(self._addresses, (version + 1, -1, -1))
+        return mask_of(position for _, _, position in self._addresses[low:high])
+
     def pods_in_block(self, block: IPBlock) -> int:
         """Pods whose IP is inside the block's cidr and outside each of its excepts."""
         cached = self._block_cache.get(block)
@@ -372,6 +378,8 @@ class Engine:
                     (rule.protocol or "", e.first, e.last) for e in rule.destination.ports if not e.name
                 )
                 ports = PortTest(not rule.destination.ports, rule.protocol, numeric, named)
+                if rule.ip_version is not None:  # a flow between pods is of the destination's family
+                    destinations &= self.pods_of_version(rule.ip_version)
                 target.append(
                     OrderedRule(
                         rule.action,

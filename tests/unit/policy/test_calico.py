@@ -304,6 +304,8 @@ def calico_rules(draw: Any) -> dict[str, Any]:
             destination["ports"] = [draw(st.sampled_from([80, "50:60", "http", "dns"]))]
     if destination:
         rule["destination"] = destination
+    if draw(st.booleans()):
+        rule["ipVersion"] = draw(st.sampled_from([4, 6]))
     return rule
 
 
@@ -348,3 +350,16 @@ def test_engine_and_explanation_agree_with_calico(seeds: list[int], data: Any) -
             for address in ("1.1.1.1", "169.254.169.254"):
                 flow = explainer.flow(dst, address, port, protocol)
                 assert engine.ip_allowed(d, address, port, protocol) == flow.allowed, flow.lines()
+
+
+@pytest.mark.parametrize(("version", "allowed"), [(4, True), (6, False)])
+def test_ip_version_limits_a_rule_between_pods(version: int, allowed: bool) -> None:
+    """An Allow rule of ipVersion 6 matches no flow between IPv4 pods: the tier's deny ends it."""
+    rule = {"action": "Allow", "ipVersion": version}
+    state = state_of(
+        world(cnp("app", "only-v", {"selector": "all()", "types": ["Ingress"], "ingress": [rule]}))
+    )
+    assert verdict(state, "ops/probe", "app/web", 80) is allowed
+    outbound = {"selector": "all()", "types": ["Egress"], "egress": [rule]}
+    state = state_of(world(cnp("app", "only-v-out", outbound)))
+    assert verdict(state, "app/web", "ops/probe", 80) is allowed

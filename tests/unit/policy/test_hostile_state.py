@@ -697,11 +697,6 @@ def test_input_errors_are_usage_errors(tmp_path: Path) -> None:
         assert caught.value.status == ExitStatus.USAGE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lab/policy/engine.py ignores a Calico rule's ipVersion between pods (explain.py honours it): "
-    "`expect --output json` stops at 'engine and explanation disagree' (reported, not fixed here)",
-)
 def test_calico_ip_version_between_pods_agrees(tmp_path: Path) -> None:
     rule_v6 = calico({"ingress": [{"action": "Allow", "ipVersion": 6}]}, name="n", kind="NetworkPolicy")
     rule_v6["metadata"]["namespace"] = "web"
@@ -709,3 +704,5 @@ def test_calico_ip_version_between_pods_agrees(tmp_path: Path) -> None:
     path.write_text(json.dumps(listing(pod("web/a", "10.0.0.1"), pod("web/b", "10.0.0.2"), rule_v6)))
     env = captured_env()
     assert run(["expect", "--state", str(path), "--output", "json"], env) == ExitStatus.SUCCESS
+    verdicts = {(f["from"], f["to"]): f["allowed"] for f in json.loads(output(env))["flows"]}
+    assert verdicts[("web/a", "web/b")] is False  # the IPv6-only Allow matches no IPv4 flow: the tier denies
