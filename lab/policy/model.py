@@ -142,6 +142,12 @@ _PORT_NAME = re.compile(r"(?=.{1,15}$)(?=[^a-z]*[a-z])[a-z0-9]+(-[a-z0-9]+)*")
 _DECIMAL = re.compile(r"[0-9]+")  # ASCII digits only: str.isdigit() also accepts '²' and '٣'
 
 
+# Dotted-quad IPv4 exactly as ``ipaddress`` accepts it (0-255, ASCII digits, no leading zeros): a
+# regular expression checks 10,000 pod IPs in a few milliseconds; anything else goes to ``ipaddress``.
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+
+
 def decimal(text: str) -> bool:
     """Whether ``text`` is a whole number in ASCII digits (what Kubernetes reads as one)."""
     return _DECIMAL.fullmatch(text) is not None
@@ -419,9 +425,9 @@ def parse_pod(obj: Mapping[str, Any], source: str) -> tuple[Pod, bool]:
     spec = mapping_field(obj.get("spec"), where, "spec")
     status = mapping_field(obj.get("status"), where, "status")
     ip = status.get("podIP") or None
-    if ip is not None:
+    if ip is not None and not _IPV4.fullmatch(string_field(ip, where, "status.podIP")):
         try:
-            ipaddress.ip_address(string_field(ip, where, "status.podIP"))
+            ipaddress.ip_address(ip)
         except ValueError:
             raise InputError(f"{where}: status.podIP {shown(ip)} is not an IP address") from None
     ports = parse_container_ports(spec.get("containers"), where)

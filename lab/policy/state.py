@@ -30,6 +30,7 @@ from lab.policy.model import (
     ClusterState,
     InputError,
     Namespace,
+    Pod,
     kind_of,
     list_field,
     object_name,
@@ -172,23 +173,30 @@ def finish(state: ClusterState) -> ClusterState:
 
 
 def _named_port_warnings(state: ClusterState) -> list[str]:
-    warnings = []
+    """A warning for each named port entry that no pod it could resolve on declares.
+
+    Indexed, not pods x policies: an egress entry resolves on any pod, so it needs the names
+    declared anywhere; an ingress entry on the pods its policy selects, so only the pods of the
+    policy's namespace that declare that name are matched against its selector."""
     everyone = state.pods + state.unaddressed
+    anywhere: set[tuple[str, str]] = set()
+    declaring: dict[tuple[str, str, str], list[Pod]] = {}  # (namespace, name, protocol) -> pods
+    for pod in everyone:
+        for name, protocol in {(c.name, c.protocol) for c in pod.ports if c.name}:
+            anywhere.add((name, protocol))
+            declaring.setdefault((pod.namespace, name, protocol), []).append(pod)
+    warnings = []
     for policy in state.policies:
-        selected = [
-            p for p in everyone if p.namespace == policy.namespace and policy.pod_selector.matches(p.labels)
-        ]
-        for direction, rules, scope in (
-            ("ingress", policy.ingress, selected),
-            ("egress", policy.egress, everyone),
-        ):
+        for direction, rules in (("ingress", policy.ingress), ("egress", policy.egress)):
             for number, rule in enumerate(rules):
                 for position, entry in enumerate(rule.ports):
                     if not isinstance(entry.port, str):
                         continue
-                    declared = any(
-                        c.name == entry.port and c.protocol == entry.protocol for p in scope for c in p.ports
-                    )
+                    if direction == "egress":
+                        declared = (entry.port, entry.protocol) in anywhere
+                    else:
+                        candidates = declaring.get((policy.namespace, entry.port, entry.protocol), ())
+                        declared = any(policy.pod_selector.matches(p.labels) for p in candidates)
                     if not declared:
                         warnings.append(
                             f"{policy.source}: NetworkPolicy {policy.key}: spec.{direction}[{number}]"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from lab.commands._state import find_pod, load_cluster_state
 from lab.env import project_root
 from lab.errors import ExitStatus, LabError
 from lab.policy.model import InputError
-from lab.policy.state import load_state_file
+from lab.policy.state import load_state_file, parse_objects
 from lab.workshop.lab_state import load_stage_state
 from tests.fakes import captured_env, errors
 from tests.model.world import LabWorld
@@ -101,6 +102,46 @@ def test_bad_input_is_one_line_with_file_and_object(
     assert status == ExitStatus.USAGE
     lines = errors(env).strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0]
+
+
+def test_named_port_warnings_are_those_of_every_pod_against_every_policy() -> None:
+    """The indexed warning pass says exactly what checking each policy against each pod says: an
+    ingress entry needs a selected pod of the policy's namespace declaring the name and protocol,
+    an egress entry any pod."""
+    rng = random.Random(5)
+    names = ["http", "grpc", "dns", "metrics"]
+    items: list[dict] = [namespace("a"), namespace("b")]
+    for i in range(30):
+        ports = [(rng.choice(names), 1000 + i, rng.choice(["TCP", "UDP"])) for _ in range(rng.randrange(3))]
+        items.append(
+            pod(f"{rng.choice('ab')}/p{i}", f"10.0.0.{i + 1}" if i % 7 else None, {"app": f"x{i % 4}"}, ports)
+        )
+    for j in range(40):
+        entry = {"port": rng.choice(names), "protocol": rng.choice(["TCP", "UDP"])}
+        spec: dict = {"podSelector": {"matchLabels": {"app": f"x{rng.randrange(5)}"}}}
+        spec["ingress" if j % 2 else "egress"] = [{"ports": [entry]}]
+        items.append(policy(rng.choice("ab"), f"n{j}", spec))
+    state = parse_objects([listing(*items)], "s")
+    everyone = state.pods + state.unaddressed
+    expected = []
+    for item in state.policies:
+        for direction, rules in (("ingress", item.ingress), ("egress", item.egress)):
+            scope = everyone
+            if direction == "ingress":
+                scope = [
+                    p
+                    for p in everyone
+                    if p.namespace == item.namespace and item.pod_selector.matches(p.labels)
+                ]
+            for rule in rules:
+                for entry in rule.ports:
+                    if not any(
+                        c.name == entry.port and c.protocol == entry.protocol for p in scope for c in p.ports
+                    ):
+                        expected.append(f"NetworkPolicy {item.key}: spec.{direction}")
+    said = [w for w in state.warnings if "no container declares" in w]
+    assert 0 < len(said) < 40
+    assert [w.split(": ", 1)[1].split("[")[0] for w in said] == expected
 
 
 def test_named_port_no_container_declares_warns_and_denies(tmp_path: Path) -> None:
