@@ -117,9 +117,9 @@ def test_named_port_warnings_are_those_of_every_pod_against_every_policy() -> No
             pod(f"{rng.choice('ab')}/p{i}", f"10.0.0.{i + 1}" if i % 7 else None, {"app": f"x{i % 4}"}, ports)
         )
     for j in range(40):
-        entry = {"port": rng.choice(names), "protocol": rng.choice(["TCP", "UDP"])}
+        named = {"port": rng.choice(names), "protocol": rng.choice(["TCP", "UDP"])}
         spec: dict = {"podSelector": {"matchLabels": {"app": f"x{rng.randrange(5)}"}}}
-        spec["ingress" if j % 2 else "egress"] = [{"ports": [entry]}]
+        spec["ingress" if j % 2 else "egress"] = [{"ports": [named]}]
         items.append(policy(rng.choice("ab"), f"n{j}", spec))
     state = parse_objects([listing(*items)], "s")
     everyone = state.pods + state.unaddressed
