@@ -640,6 +640,28 @@ class Engine:
                     return True
         return False
 
+    def address_sources(self, ip: str, port: int, protocol: str = "TCP") -> int:
+        """Bitset of the source pods whose egress reaches an address (``ip_allowed`` for every source
+        at once; a pod's address is that pod)."""
+        if ip in self.by_ip:
+            return self.allowed_sources(self.by_ip[ip], port, protocol)
+        address = ipaddress.ip_address(ip)
+        if self.state.ordered:
+            return mask_of(
+                s for s in range(len(self.pods)) if self.decide_address(s, address, port, protocol)
+            )
+        allowed = self.all & ~self.egress_isolated
+        for compiled in self.policies:
+            if not compiled.selected & ~allowed:
+                continue
+            for rule in compiled.egress:
+                if not (rule.all_ports or any(p == protocol and a <= port <= b for p, a, b in rule.numeric)):
+                    continue
+                if rule.everything or any(block.contains(address) for block in rule.ip_blocks):
+                    allowed |= compiled.selected
+                    break
+        return allowed
+
 
 def _calico_address(rule: CalicoRule) -> AddressTest:
     """What a Calico egress rule's destination matches among addresses that are no pod: nothing when
