@@ -13,7 +13,7 @@ import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tests.model import admission, apply, schema, selectors
+from tests.model import admission, apply, schema, selectors, vap
 from tests.model.defaults import ServiceIPs, apply_defaults
 from tests.model.resources import Registry, ResourceType
 from tests.model.store import Obj, Store, now_iso
@@ -188,6 +188,7 @@ class Api:
         self._admit_namespace(resource, namespace)
         apply_defaults(resource.group, resource.kind, obj)
         self._validate(resource, obj, name)
+        vap.admit(self.store, resource, obj, None)  # ValidatingAdmissionPolicies (tests/model/vap.py)
         try:
             for hook in self.on_create:
                 hook(resource, obj)
@@ -266,6 +267,8 @@ class Api:
                     merged["metadata"][key] = live["metadata"][key]
         apply_defaults(resource.group, resource.kind, merged)
         self._validate(resource, merged, live["metadata"]["name"])
+        if subresource != "status":
+            vap.admit(self.store, resource, merged, live)
         if dry_run:
             return self._typed(resource, merged)
         if _same(live, merged):  # a no-op write changes nothing, resourceVersion included (as etcd sees it)

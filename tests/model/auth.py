@@ -39,13 +39,15 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Protocol
+from email.message import Message
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from tests.model.api import ApiError, bad_request
 
 if TYPE_CHECKING:
     from tests.model.cluster import ModelCluster
 
+Headers: TypeAlias = "Message | Mapping[str, str]"  # http.server's (case-insensitive), or a plain mapping
 ADMIN_TOKEN = "model"  # what tests/model/fake_tool.py writes for the kind context
 ADMIN = "kubernetes-admin"
 ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -53,12 +55,6 @@ DEFAULT_EXPIRATION = 3600  # seconds: the API server's default for a TokenReques
 MIN_EXPIRATION = 600  # the API server refuses shorter ones (validation of TokenRequestSpec)
 _KEY = secrets.token_bytes(32)  # the model's signing key for the tokens it issues
 RBAC = "rbac.authorization.k8s.io"
-
-
-class Headers(Protocol):
-    """Request headers, looked up without regard to case (http.server's message)."""
-
-    def get(self, name: str, default: None = None) -> str | None: ...
 
 
 @dataclass(frozen=True)

@@ -161,6 +161,20 @@ def test_room_up_gives_each_participant_a_copy_and_a_kubeconfig_that_works_only_
         'cannot patch resource "networkpolicies" in API group "networking.k8s.io" in the namespace'
         ' "p02-backend"' in server_side.stderr
     )
+    # at home, but a selector that reaches another participant's namespace: the admission policy refuses it
+    reaching = participant_kubectl(
+        world, kubeconfig, "apply", "--server-side", "-f", "-", input=policy("p01-backend", "p02-frontend")
+    )
+    assert reaching.returncode != 0
+    assert (
+        'networkpolicies.networking.k8s.io "mine" is forbidden: ValidatingAdmissionPolicy '
+        "'netpol-lab-room-selectors' with binding 'netpol-lab-room-selectors' denied request: "
+        "a namespaceSelector"
+    ) in reaching.stderr
+    own = participant_kubectl(
+        world, kubeconfig, "apply", "--server-side", "-f", "-", input=policy("p01-backend", "p01-frontend")
+    )
+    assert own.returncode == 0, own.stderr
     pods = participant_kubectl(world, kubeconfig, "get", "pods", "-n", "p01-backend")
     assert pods.returncode == 0, pods.stderr
     nodes = participant_kubectl(world, kubeconfig, "get", "nodes")
