@@ -136,8 +136,8 @@ def up(args: argparse.Namespace, env: Environment, runner: ShRunner, target: roo
     room_ops.write_kubeconfigs(runner, target, participants, args.out, env.out, hours=args.token_hours)
     verb = "would be ready" if runner.dry_run else "is ready"
     env.out(
-        f"the room {verb}: {len(participants)} copies; hand out {args.out}/ (one kubeconfig each, "
-        f"token valid {args.token_hours} h); `netpol-lab room status` shows where everyone is"
+        f"the room {verb}: {len(participants)} copies; hand out {args.out}/ (one kubeconfig each); "
+        "`netpol-lab room status` shows where everyone is"
     )
     return ExitStatus.SUCCESS
 

@@ -295,7 +295,9 @@ def write_kubeconfigs(
                 )
         config = room_access.participant_kubeconfig(target.endpoint, participant, token)
         changed = room_access.write_kubeconfig(path, config)
-        say(f"{'wrote' if changed else 'kept'} {path} (context {participant.context})")
+        expiry = int(room_access.token_claims(token).get("exp") or 0)
+        until = f", token valid until {_stamp(expiry)}" if expiry else ""
+        say(f"{'wrote' if changed else 'kept'} {path} (context {participant.context}{until})")
     if not runner.dry_run:
         ignore = folder / ".gitignore"
         if not ignore.exists():  # tokens: never into a repository by accident
@@ -482,6 +484,10 @@ def write_probe_record(
     runner: Runner, kubectl: Kubectl, participant: Participant, record: ProbeRecord
 ) -> None:
     apply_documents(runner, kubectl, [probe_record_document(participant, record)])
+
+
+def _stamp(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def now_stamp() -> str:

@@ -137,6 +137,7 @@ def test_room_up_gives_each_participant_a_copy_and_a_kubeconfig_that_works_only_
             assert namespace["metadata"]["labels"]["netpol-lab/participant"] == name
             assert namespace["metadata"]["labels"]["netpol-lab/role"] == role
     kubeconfig = out_dir / "p01.kubeconfig"
+    assert f"wrote {kubeconfig} (context netpol-lab-p01, token valid until " in out
     config = yaml.safe_load(kubeconfig.read_text())
     assert [u["name"] for u in config["users"]] == ["p01"]
     assert set(config["users"][0]["user"]) == {"token"}
