@@ -46,6 +46,9 @@ VERSION_INFO = {
 }
 
 
+ACCEPT_TIMEOUT = 0.5
+
+
 class ModelServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -54,6 +57,11 @@ class ModelServer(ThreadingHTTPServer):
         self.cluster = cluster
         self.stopping = threading.Event()
         super().__init__(("127.0.0.1", 0), Handler)
+        # serve_forever accepts after select() says the socket is readable; a client that resets
+        # its connection in between leaves nothing to accept, and a blocking accept() would then
+        # wait for the next client, so shutdown() (which waits for the loop) could hang for good.
+        # With a timeout, accept() gives up and the loop goes on (accepted sockets stay blocking).
+        self.socket.settimeout(ACCEPT_TIMEOUT)
 
 
 class Handler(BaseHTTPRequestHandler):

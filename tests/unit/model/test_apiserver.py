@@ -231,3 +231,16 @@ def test_exec_works_through_kubectl_and_the_python_client(cluster: LabWorld) -> 
         assert (outcome.exit_code, outcome.stderr.strip()) == (1, "TIMEOUT")
     finally:
         clients.close()
+
+
+def test_a_connection_reset_before_accept_does_not_stall_the_server(cluster: LabWorld) -> None:
+    # what serve_forever does when select() said "readable" but the client reset its connection
+    # before accept(): with a blocking accept, the loop (and so shutdown) would wait forever
+    import threading
+
+    server = cluster.cluster.server
+    assert server is not None
+    handled = threading.Thread(target=server._handle_request_noblock, daemon=True)
+    handled.start()
+    handled.join(timeout=5)
+    assert not handled.is_alive()
