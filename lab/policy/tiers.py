@@ -29,7 +29,8 @@ ADMIN_TIER = "kube-admin"
 BASELINE_TIER = "kube-baseline"
 KUBERNETES_ORDER = 1000.0  # Kubernetes NetworkPolicies sit at order 1000 in the default tier
 DEFAULT_ACTIONS = ("Deny", "Pass")
-# Calico puts ClusterNetworkPolicy's tiers in its static tiers (libcalico-go conversion/clusternetworkpolicy.go)
+# Calico puts ClusterNetworkPolicy's tiers in its static tiers
+# (libcalico-go lib/backend/k8s/conversion/clusternetworkpolicy.go)
 CLUSTER_POLICY_TIERS = {ADMIN_TIER: "Admin", BASELINE_TIER: "Baseline"}
 
 

@@ -1,6 +1,7 @@
 """Every manifest the lab applies is valid: Kubernetes 1.36 schemas (strict), the CRD schemas of
-Calico's bundle for Calico's kinds and ClusterNetworkPolicy (strict, tests/calico_schemas), the part-of label on every object,
-and the restricted Pod Security Standard for pods in namespaces that enforce it."""
+Calico's bundle for Calico's kinds and ClusterNetworkPolicy (strict, tests/calico_schemas), the
+part-of label on every object, and the restricted Pod Security Standard for pods in namespaces
+that enforce it."""
 
 from __future__ import annotations
 
