@@ -17,6 +17,7 @@ from lab import pins
 from lab.boundary.kubectl import Kubectl
 from lab.env import Environment
 from lab.errors import ExitStatus, LabError
+from lab.policy.dataplanes import CNIS, DEFAULT_CNI, enforced_by
 from lab.policy.model import ClusterState, InputError, Pod, printable
 from lab.policy.state import CLUSTER_KINDS, OPTIONAL_KINDS, load_state_file, parse_json, parse_objects
 from lab.workshop.lab_state import load_stage_state, outside_targets
@@ -77,6 +78,12 @@ def add_state_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--kubeconfig", metavar="FILE", help="with --from-cluster: the kubeconfig to use")
     group.add_argument("--context", metavar="NAME", help="with --from-cluster: the kubeconfig context")
     group.add_argument(
+        "--cni",
+        choices=CNIS,
+        help="predict what this network enforces: calico (everything), kindnet (NetworkPolicy only), "
+        "plain (nothing); default: the lab's own CNI with --from-cluster, else calico",
+    )
+    group.add_argument(
         "--outside",
         metavar="IP:PORT",
         default=pins.OUTSIDE_TARGET,
@@ -91,22 +98,31 @@ def print_notes(state: ClusterState, env: Environment) -> None:
 
 
 def state_from_args(args: argparse.Namespace, env: Environment, runner: Runner | None = None) -> ClusterState:
-    """Load the state the options name; ``--stage seed`` when none is given."""
+    """Load the state the options name (``--stage seed`` when none is given), as ``--cni`` enforces it."""
+    state, detected = _load_state(args, env, runner)
+    cni = getattr(args, "cni", None) or detected or DEFAULT_CNI
+    return enforced_by(state, cni)
+
+
+def _load_state(
+    args: argparse.Namespace, env: Environment, runner: Runner | None
+) -> tuple[ClusterState, str | None]:
     if args.state:
         path = Path(args.state)
         state = load_state_file(path if path.is_absolute() else Path.cwd() / path)
         state.source = printable(args.state)
-        return state
+        return state, None
     if args.from_cluster:
         from lab.boundary.runner import ShRunner
 
         runner = runner or ShRunner(env.stderr, env=env.env)
-        state = load_cluster_state(runner, Kubectl(args.context or pins.KUBE_CONTEXT, args.kubeconfig))
+        kubectl = Kubectl(args.context or pins.KUBE_CONTEXT, args.kubeconfig)
+        state = load_cluster_state(runner, kubectl)
         state.targets = outside_targets(args.outside)
-        return state
+        return state, (None if getattr(args, "cni", None) else cluster_cni(runner, kubectl, state))
     if args.kubeconfig or args.context:
         raise LabError("--kubeconfig and --context go with --from-cluster", ExitStatus.USAGE)
-    return load_stage_state(env.root, args.stage or "seed", outside=args.outside)
+    return load_stage_state(env.root, args.stage or "seed", outside=args.outside), None
 
 
 def find_pod(state: ClusterState, text: str) -> Pod:
@@ -147,3 +163,22 @@ def find_pod(state: ClusterState, text: str) -> Pod:
         ),
         ExitStatus.USAGE,
     )
+
+
+def cluster_cni(runner: Runner, kubectl: Kubectl, state: ClusterState) -> str | None:
+    """The CNI a lab was built with (its nodes' netpol-lab/cni label); for another cluster, None,
+    and a note that Calico's semantics are assumed."""
+    from lab.lifecycle.cluster import lab_identity
+
+    cni = lab_identity(runner, kubectl).cni
+    if cni in CNIS:
+        if cni != DEFAULT_CNI:
+            state.notes.append(
+                f"note: this lab runs {cni} (its nodes say so): predicting what {cni} enforces"
+            )
+        return cni
+    state.notes.append(
+        "note: this cluster's CNI is not known (not a netpol-lab lab): predicting Calico's semantics; "
+        "--cni kindnet or --cni plain to choose"
+    )
+    return None

@@ -174,7 +174,8 @@ def _stage_expectation(env: Environment, name: str) -> tuple[Matrix, str, str]:
 def _computed_expectation(args: argparse.Namespace, env: Environment) -> Matrix:
     """The engine's verdicts for the policies live in the cluster (read with kubectl)."""
     try:
-        from lab.commands._state import load_cluster_state
+        from lab.commands._state import cluster_cni, load_cluster_state, print_notes
+        from lab.policy.dataplanes import DEFAULT_CNI, enforced_by
         from lab.workshop.lab_matrix import expected_lab_matrix
         from lab.workshop.lab_state import outside_targets
     except ImportError as error:  # pragma: no cover - only on a broken install
@@ -182,8 +183,12 @@ def _computed_expectation(args: argparse.Namespace, env: Environment) -> Matrix:
     from lab.boundary.runner import ShRunner
 
     runner = ShRunner(env.stderr, env=env.env, cwd=env.root)
-    state = load_cluster_state(runner, Kubectl(args.context, args.kubeconfig))
+    kubectl = Kubectl(args.context, args.kubeconfig)
+    state = load_cluster_state(runner, kubectl)
     state.targets = outside_targets(args.outside)
+    # what this lab's CNI enforces of them: on kindnet, its ClusterNetworkPolicies are stored only
+    state = enforced_by(state, cluster_cni(runner, kubectl, state) or DEFAULT_CNI)
+    print_notes(state, env)
     return expected_lab_matrix(state, outside=args.outside, title="computed from the cluster's policies")
 
 

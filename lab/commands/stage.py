@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import yaml
 
@@ -36,7 +37,7 @@ from lab.env import Environment
 from lab.errors import ExitStatus
 from lab.lifecycle.cluster import require_lab
 from lab.workshop import stage_apply
-from lab.workshop.stages import Stage, load_stages, stage_by_name
+from lab.workshop.stages import Stage, cumulative_documents, load_stages, stage_by_name
 
 ProbeFunction = Callable[[argparse.Namespace, Environment, Stage], ExitStatus]
 
@@ -182,12 +183,14 @@ def change_stage(
     kubectl = _kubectl(args)
     if args.action == "apply":
         stage_by_name(list(stages), args.stage)
-    require_lab(runner, kubectl)
+    lab = require_lab(runner, kubectl)
     current = stage_apply.read_current_stage(runner, kubectl)
     target = target_stage(args, stages, current)
     if target is None:
         env.out(f"already at the last stage ({stages[-1].number}); `netpol-lab stage reset` starts over")
         return ExitStatus.SUCCESS
+    for warning in stage_apply.not_enforced_warnings(stages, target.number, lab.cni):
+        env.err(warning)
     by_number = {s.number: s for s in stages}
     base = by_number.get(current) if current is not None else _previous(stages, target)
     where = f"stage {current}" if current is not None else "no recorded stage"
@@ -207,25 +210,35 @@ def change_stage(
 def _print_policy_changes(
     env: Environment, stages: Sequence[Stage], target: Stage, base: Stage | None
 ) -> None:
-    """The YAML of the policies this change adds, the names of those it removes."""
-    start = base.number if base else -1
-    if target.number > start:
-        added = [doc for s in stages if start < s.number <= target.number for doc in s.documents()]
-        if added:
-            env.out("Policies added:")
-            env.out(yaml.safe_dump_all(added, sort_keys=False).rstrip())
-        else:
-            env.out("Policies added: none")
-    elif target.number < start:
-        removed = [doc for s in stages if target.number < s.number <= start for doc in s.documents()]
+    """The YAML of the policies this change adds, the names of those it removes (a stage may
+    replace an earlier one's: stage 7 removes stage 6's GlobalNetworkPolicies)."""
+    before = cumulative_documents(list(stages), base.number) if base else []
+    after = cumulative_documents(list(stages), target.number)
+    had, has = {_identity(d) for d in before}, {_identity(d) for d in after}
+    added = [doc for doc in after if _identity(doc) not in had]
+    removed = [doc for doc in before if _identity(doc) not in has]
+    if added:
+        env.out("Policies added:")
+        env.out(yaml.safe_dump_all(added, sort_keys=False).rstrip())
+    if removed:
         env.out("Policies removed:")
         for doc in removed:
             meta = doc["metadata"]
             where = f"{meta['namespace']}/" if "namespace" in meta else ""
             env.out(f"  {doc['kind']} {where}{meta['name']}")
-    else:
-        env.out("Policies: the same stage again (re-applied, nothing should change)")
+    if not added and not removed:
+        same = base is not None and base.number == target.number
+        env.out(
+            "Policies: the same stage again (re-applied, nothing should change)"
+            if same
+            else "Policies added: none"
+        )
     env.out()
+
+
+def _identity(doc: dict[str, Any]) -> tuple[str, str, str]:
+    meta = doc["metadata"]
+    return (doc["kind"], meta.get("namespace", ""), meta["name"])
 
 
 def _kubectl(args: argparse.Namespace) -> Kubectl:

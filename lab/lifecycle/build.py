@@ -194,13 +194,29 @@ def check_prerequisites(ctx: UpContext) -> None:
 
 
 def fetch_calico(ctx: UpContext) -> None:
-    if not ctx.cni.installs_calico:
-        ctx.env.out(f"CNI {ctx.cni.name}: {ctx.cni.summary}; no Calico to fetch")
+    if ctx.cni.installs_calico:
+        source = calico.source_for(ctx.root, ctx.pins, ctx.calico_dir)
+        ctx.calico_files = calico.fetch_verified(
+            ctx.pins, source, ctx.env.out, root=ctx.root, dry_run=ctx.runner.dry_run
+        )
         return
-    source = calico.source_for(ctx.root, ctx.pins, ctx.calico_dir)
-    ctx.calico_files = calico.fetch_verified(
-        ctx.pins, source, ctx.env.out, root=ctx.root, dry_run=ctx.runner.dry_run
+    # Without Calico, only the ClusterNetworkPolicy CRD, from Calico's bundle: optional, so a
+    # lab that cannot fetch it still builds (stage 7 then says the kind is not served).
+    ctx.env.out(
+        f"CNI {ctx.cni.name}: {ctx.cni.summary}; from Calico only its CRD bundle, for the "
+        "ClusterNetworkPolicy CRD (stored, not enforced here)"
     )
+    pins = calico.only_the_crd_bundle(ctx.pins)
+    try:
+        source = calico.source_for(ctx.root, pins, ctx.calico_dir)
+        ctx.calico_files = calico.fetch_verified(
+            pins, source, ctx.env.out, root=ctx.root, dry_run=ctx.runner.dry_run
+        )
+    except LabError as error:
+        ctx.env.err(
+            f"warning: no ClusterNetworkPolicy CRD for this lab ({error.message}); the lab builds "
+            "without it and stage 7 will say the kind is not served"
+        )
 
 
 def ensure_cluster(ctx: UpContext) -> None:
@@ -270,6 +286,10 @@ def install_network(ctx: UpContext) -> None:
         plain_network.wire(ctx.runner, nodes, ctx.cni.pod_subnet, ctx.env.out)
     else:
         ctx.env.out(f"CNI {ctx.cni.name}: kind installed it with the cluster")
+    if not ctx.cni.installs_calico and ctx.calico_files:
+        calico.install_cluster_policy_crd(
+            ctx.runner, ctx.cluster.kubectl, ctx.calico_files, root=ctx.root, timeout=ctx.timeout()
+        )
 
 
 def wait_for_network(ctx: UpContext) -> None:

@@ -30,9 +30,11 @@ import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
+
+import yaml
 
 from lab.boundary.apply import plan_apply, plan_apply_documents, run_steps
 from lab.boundary.runner import Runner
@@ -337,6 +339,60 @@ def install(
         off = runner.run(list(kubectl("delete", "--ignore-not-found", *files)), timeout=timeout)
         if not (off.ok or off.dry_run):
             raise off.failure("removing Whisker and Goldmane", fix)
+
+
+# kind's own CNI and the plain network enforce no ClusterNetworkPolicy, but the API can still be
+# there: stage 7 then shows objects the API server accepts and nothing enforces. Its CRD is taken
+# from the bundle Calico ships it in (lab-facts: "Its CRD ships in v1_crd_projectcalico_org.yaml"),
+# checked like every Calico file, so the lab never carries a copy of it.
+CLUSTER_POLICY_CRD = "clusternetworkpolicies.policy.networking.k8s.io"
+
+
+def only_the_crd_bundle(pins: Pins) -> Pins:
+    """The pins with the CRD bundle as the only Calico manifest and no Calico image."""
+    bundle = tuple(p for p in pins.calico_manifests if p.name == CRD_BUNDLE)
+    return replace(pins, calico_manifests=bundle, calico_images=(), calico_imageset_only=())
+
+
+def extract_cluster_policy_crd(bundle: Path) -> Path:
+    """Write the ClusterNetworkPolicy CRD of the verified bundle (a private copy) beside it.
+
+    The bundle is 3 MB of YAML: its documents are split on their ``---`` lines and only the one
+    that names the CRD is parsed."""
+    text = bundle.read_text(encoding="utf-8")
+    name_line = re.compile(rf"^  name: {re.escape(CLUSTER_POLICY_CRD)}\s*$", re.MULTILINE)
+    found = [doc for doc in re.split(r"^---\s*$", text, flags=re.MULTILINE) if name_line.search(doc)]
+    docs = [yaml.safe_load(doc) for doc in found]
+    crds = [d for d in docs if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"]
+    if len(crds) != 1 or (crds[0].get("metadata") or {}).get("name") != CLUSTER_POLICY_CRD:
+        raise LabError(
+            f"{bundle.name} holds {len(crds)} CustomResourceDefinition {CLUSTER_POLICY_CRD} where Calico "
+            f"{Pins().calico_version}'s holds one: check CALICO_VERSION in lab/pins.py"
+        )
+    path = bundle.parent / f"{CLUSTER_POLICY_CRD}.yaml"
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as out:
+        yaml.safe_dump(crds[0], out, sort_keys=False)
+    return path
+
+
+def install_cluster_policy_crd(
+    runner: Runner,
+    kubectl: Callable[..., Sequence[str]],
+    manifests: Sequence[Path],
+    *,
+    root: Path,
+    timeout: float,
+) -> None:
+    """Apply the ClusterNetworkPolicy CRD alone (a lab without Calico), and wait until it is served."""
+    [bundle] = [path for path in manifests if path.name == CRD_BUNDLE]
+    crd = (
+        bundle.parent / f"{CLUSTER_POLICY_CRD}.yaml" if runner.dry_run else extract_cluster_policy_crd(bundle)
+    )
+    steps = plan_apply(kubectl, [crd], root=root, crds_only=[crd])
+    run_steps(
+        runner, steps, what="applying the ClusterNetworkPolicy CRD", fix="rerun `make lab-up` to carry on",
+        timeout=timeout,
+    )  # fmt: skip
 
 
 def _shown(path: Path, root: Path) -> str:

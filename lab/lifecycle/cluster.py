@@ -203,37 +203,53 @@ NOT_A_LAB_FIX = (
 )
 
 
-def lab_fingerprint(runner: Runner, kubectl: KubectlArgv) -> tuple[str | None, str]:
-    """The fingerprint ``up`` stamped on every node of a cluster it built, and what was seen.
+@dataclass(frozen=True)
+class LabIdentity:
+    """What ``up`` stamped on the nodes of a cluster it built: its fingerprint and its CNI.
+    ``fingerprint`` is None for a cluster ``up`` did not build, and ``why`` says what was seen."""
 
-    (fingerprint, "") for a lab; (None, why not) otherwise: nodes without the label, nodes that
-    disagree, or a cluster that does not answer."""
+    fingerprint: str | None
+    cni: str | None = None
+    why: str = ""
+
+
+def lab_identity(runner: Runner, kubectl: KubectlArgv) -> LabIdentity:
+    """Read the nodes once: the lab's fingerprint and CNI labels, or why this is not a lab (nodes
+    without the label, nodes that disagree, a cluster that does not answer)."""
     result = runner.run(list(kubectl("get", "nodes", "-o", "json")), timeout=60)
     if result.dry_run:
-        return "dry-run", ""
+        return LabIdentity("dry-run")
     if not result.ok:
         if result.not_found:
             raise not_installed(result.argv[0])
-        return None, f"its API server does not answer ({result.error_line()})"
+        return LabIdentity(None, why=f"its API server does not answer ({result.error_line()})")
     nodes = kubeobjects.items(result.stdout)
     if not nodes:
-        return None, "it has no nodes"
+        return LabIdentity(None, why="it has no nodes")
     found = {kubeobjects.labels(n).get(FINGERPRINT_LABEL) for n in nodes}
     if None in found:
-        return None, f"its nodes carry no {FINGERPRINT_LABEL} label: `netpol-lab up` did not build it"
-    if len(found) > 1:
-        return None, f"its nodes carry different {FINGERPRINT_LABEL} labels"
-    return found.pop(), ""
-
-
-def require_lab(runner: Runner, kubectl: Kubectl) -> str:
-    """Stop before changing anything unless ``kubectl``'s cluster is one ``up`` built (its fingerprint)."""
-    fingerprint, why = lab_fingerprint(runner, kubectl)
-    if fingerprint is None:
-        status = ExitStatus.MISSING_PREREQUISITE
-        raise LabError(
-            f"context {kubectl.context} is not a netpol-lab cluster ({why}): nothing was changed; "
-            f"{NOT_A_LAB_FIX}",
-            status,
+        return LabIdentity(
+            None, why=f"its nodes carry no {FINGERPRINT_LABEL} label: `netpol-lab up` did not build it"
         )
-    return fingerprint
+    if len(found) > 1:
+        return LabIdentity(None, why=f"its nodes carry different {FINGERPRINT_LABEL} labels")
+    cnis = {kubeobjects.labels(n).get(CNI_LABEL) for n in nodes}
+    return LabIdentity(found.pop(), cnis.pop() if len(cnis) == 1 else None)
+
+
+def lab_fingerprint(runner: Runner, kubectl: KubectlArgv) -> tuple[str | None, str]:
+    """The fingerprint ``up`` stamped on every node of a cluster it built, and what was seen."""
+    identity = lab_identity(runner, kubectl)
+    return identity.fingerprint, identity.why
+
+
+def require_lab(runner: Runner, kubectl: Kubectl) -> LabIdentity:
+    """Stop before changing anything unless ``kubectl``'s cluster is one ``up`` built (its fingerprint)."""
+    identity = lab_identity(runner, kubectl)
+    if identity.fingerprint is None:
+        raise LabError(
+            f"context {kubectl.context} is not a netpol-lab cluster ({identity.why}): nothing was changed; "
+            f"{NOT_A_LAB_FIX}",
+            ExitStatus.MISSING_PREREQUISITE,
+        )
+    return identity

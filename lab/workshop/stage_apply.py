@@ -21,6 +21,7 @@ from typing import Any
 from lab.boundary.apply import plan_apply_documents
 from lab.boundary.records import read_record, record_document
 from lab.boundary.runner import Runner
+from lab.errors import ExitStatus, LabError
 from lab.workshop.stages import STAGE_LABEL, Stage, cumulative_documents, in_force
 
 STATE_RECORD = "netpol-lab-stage"  # the record (lab.boundary.records) of the stage last applied
@@ -78,9 +79,40 @@ CALICO_MISSING = (
     "`kubectl get tigerastatus apiserver`"
 )
 CNP_MISSING = (
-    "ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2) is not served: its CRD comes with "
-    "Calico, so build the lab with Calico (`make lab-down && make lab-up CNI=calico`)"
+    "ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2) is not served: `make lab-up` installs "
+    "its CRD (from Calico's pinned bundle) on every lab; rerun it, and check that it could fetch the bundle"
 )
+
+
+def not_enforced_warnings(stages: Sequence[Stage], number: int, cni: str | None) -> list[str]:
+    """What a lab without Calico cannot do at stage ``number``, said before anything is applied.
+
+    Calico's own kinds are not served there at all: the stage is refused (nothing changed). A
+    ClusterNetworkPolicy is stored (``up`` installs its CRD on every lab) and enforced by nothing:
+    kind v0.32.0's kindnetd enforces NetworkPolicy only, and the plain network nothing (lab-facts;
+    kindnetd's policy agent watches networking.k8s.io/v1 NetworkPolicies alone)."""
+    if cni in (None, "calico"):
+        return []
+    docs = cumulative_documents(list(stages), number)
+    calico_kinds = sorted({d["kind"] for d in docs if is_calico(d)})
+    if calico_kinds:
+        raise LabError(
+            f"stage {number} uses Calico's own policy kinds ({', '.join(calico_kinds)}), which a {cni} lab "
+            "does not serve: nothing was changed; build the lab with Calico (`make lab-down && make lab-up`) "
+            "or take stage 7, the same guardrails in ClusterNetworkPolicy",
+            ExitStatus.MISSING_PREREQUISITE,
+        )
+    cluster = [d["metadata"]["name"] for d in docs if is_cluster_policy(d)]
+    if not cluster:
+        return []
+    enforcer = (
+        "kindnet enforces NetworkPolicy only" if cni == "kindnet" else "the plain network enforces nothing"
+    )
+    return [
+        f"warning: {enforcer}: the ClusterNetworkPolicies {', '.join(cluster)} are stored and NOT "
+        f"enforced on this lab, so the cells they decide will not match stage {number}'s table (the "
+        "probe shows which; `make lab-down && make lab-up` builds the lab with Calico, which enforces them)"
+    ]
 
 
 def plan_apply(stages: Sequence[Stage], number: int, kubectl: KubectlArgv) -> Plan:

@@ -74,22 +74,36 @@ def test_the_whole_lab_as_a_user_runs_it(model_world: LabWorld, cni: str, tmp_pa
         # plain network every cell disagrees, so probe once without the retries that wait for a CNI
         retry = ["--retry-for", "0"] if cni == "plain" else []
         staged, out, err = run(model_world, "stage", "apply", str(number), *(["--no-probe"] if retry else []))
-        # Calico's policy kinds and the ClusterNetworkPolicy CRD come with Calico
-        if cni != "calico" and number >= 6:
-            assert staged == ExitStatus.ERROR, out + err
-            assert len(err.strip().splitlines()) == 1
-            assert (
-                "Calico's policy kinds (projectcalico.org/v3) need the Calico API server"
-                if number == 6
-                else "ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2) is not served"
-            ) in err
+        if cni != "calico" and number == 6:  # Calico's own kinds: refused before anything changes
+            assert staged == ExitStatus.MISSING_PREREQUISITE, out + err
+            assert err.strip().splitlines() == [
+                f"error: stage 6 uses Calico's own policy kinds (GlobalNetworkPolicy), which a {cni} lab "
+                "does not serve: nothing was changed; build the lab with Calico (`make lab-down && "
+                "make lab-up`) or take stage 7, the same guardrails in ClusterNetworkPolicy"
+            ]
+            assert "apply" not in out
+            continue
+        if cni == "kindnet" and number == 7:  # stored, said before applying, and the probe shows it
+            assert "are stored and NOT enforced on this lab" in err
+            crds = model_world.names("apiextensions.k8s.io", "customresourcedefinitions")
+            assert crds.count("clusternetworkpolicies.policy.networking.k8s.io") == 1
+            assert staged == ExitStatus.MISMATCH, out + err
+            # what kindnet lets through: the impostor reaches the outside and the metadata address
+            assert "untrusted" in out and "metadata" in out
+            # what the evaluator predicts for kindnet (it reads the lab's CNI from its nodes) holds
+            computed = run(model_world, "probe", "--expect", "computed")
+            assert computed[0] == ExitStatus.SUCCESS, computed[1] + computed[2]
+            assert "note: this lab runs kindnet (its nodes say so)" in computed[2]
+            assert "2 ClusterNetworkPolicies in the state are stored and not enforced there" in computed[2]
             continue
         if retry:
             staged, out, err = run(model_world, "probe", "--stage", str(number), *retry)
         computed = run(model_world, "probe", "--expect", "computed", *retry)
         if cni == "plain" and number > 0:  # the trap: the tables say DENY, the plain network lets all through
             assert staged == ExitStatus.MISMATCH
-            assert computed[0] == ExitStatus.MISMATCH
+            # while the evaluator, reading the lab's CNI from its nodes, predicts exactly that
+            assert computed[0] == ExitStatus.SUCCESS, computed[1] + computed[2]
+            assert "note: this lab runs plain (its nodes say so)" in computed[2]
             continue
         assert staged == ExitStatus.SUCCESS, out + err
         assert computed[0] == ExitStatus.SUCCESS, computed[1] + computed[2]

@@ -227,8 +227,20 @@ def test_a_foreign_cluster_of_the_same_name_is_not_touched(lab_env: Environment)
 def test_kindnet_skips_calico(lab_env: Environment) -> None:
     runner = World(cni="kindnet", fingerprint=fingerprint(KINDNET)).runner()
     assert run_up(lab_env, runner, "--cni", "kindnet") is ExitStatus.SUCCESS, errors(lab_env)
-    assert not any("tigerastatus" in line or "calico" in line for line in runner.lines)
+    assert_no_calico_but_the_cluster_policy_crd(runner.lines)
     assert "disableDefaultCNI: false" in (lab_env.root / RENDERED_CONFIG).read_text()
+
+
+def test_kindnet_builds_without_the_cluster_policy_crd_when_the_bundle_fails_its_check(
+    lab_env: Environment, tmp_path: Path
+) -> None:
+    (tmp_path / "calico" / "v1_crd_projectcalico_org.yaml").write_text("tampered\n")
+    runner = World(cni="kindnet", fingerprint=fingerprint(KINDNET)).runner()
+    assert run_up(lab_env, runner, "--cni", "kindnet") is ExitStatus.SUCCESS, errors(lab_env)
+    [warning] = [line for line in errors(lab_env).splitlines() if "ClusterNetworkPolicy" in line]
+    assert warning.startswith("warning: no ClusterNetworkPolicy CRD for this lab (")
+    assert "stage 7 will say the kind is not served" in warning
+    assert not any("clusternetworkpolicies" in line for line in runner.lines)
 
 
 def test_the_hook_runs_after_the_workloads_are_ready_and_before_the_summary(
@@ -353,7 +365,7 @@ def test_plain_builds_without_calico_wires_the_nodes_and_says_loudly_that_nothin
     time = FakeTime()
     assert run_up(lab_env, runner, "--cni", "plain", time=time) is ExitStatus.SUCCESS, errors(lab_env)
     lines = runner.lines
-    assert not any("tigerastatus" in line or "calico" in line for line in lines)
+    assert_no_calico_but_the_cluster_policy_crd(lines)
     rendered = (lab_env.root / RENDERED_CONFIG).read_text()
     assert "disableDefaultCNI: true" in rendered and "netpol-lab/cni: plain" in rendered
     first_exec = index_of(lines, "docker exec ")
@@ -388,9 +400,22 @@ def test_plain_dry_run_shows_the_node_wiring_with_what_it_will_read(lab_env: Env
     ]
     positions = [index_of(lines, item) for item in order]
     assert positions == sorted(positions)
-    assert not any(
-        "fetch https://" in line or "calico" in line.lower() for line in lines if line.startswith("$")
-    )
+    assert_no_calico_but_the_cluster_policy_crd([line[2:] for line in lines if line.startswith("$ ")])
+    # of Calico's pinned files, only the CRD bundle is checked (and nothing fetched: NETPOL_LAB_CALICO_DIR)
+    assert not any("fetch https://" in line or "tigera-operator.yaml" in line for line in lines)
+    assert len([line for line in lines if "v1_crd_projectcalico_org.yaml" in line]) == 1
+
+
+def assert_no_calico_but_the_cluster_policy_crd(lines: list[str]) -> None:
+    """A lab without Calico runs none of it: no operator, no Installation, no Calico status; from
+    Calico's bundle it applies one CRD, ClusterNetworkPolicy's (stored, enforced by nothing)."""
+    calico = [line for line in lines if "calico" in line.lower()]
+    assert not any("tigera" in line or "installation.yaml" in line for line in lines)
+    [crd] = [line for line in calico if line.startswith(APPLY)]
+    assert crd.endswith("/clusternetworkpolicies.policy.networking.k8s.io.yaml")
+    waits = [line for line in calico if line.startswith(f"{KUBECTL} wait")]
+    assert all(line.endswith("/clusternetworkpolicies.policy.networking.k8s.io.yaml") for line in waits)
+    assert calico == [crd, *waits]
 
 
 def test_a_failed_preload_is_a_warning(lab_env: Environment) -> None:

@@ -394,3 +394,34 @@ def test_the_imageset_validates_against_the_operators_crd() -> None:
         pytest.skip(calico_schemas.MISSING)
     lock = calico.imagelock.parse(Path("images.lock.json"), lock_data())
     jsonschema.validate(calico.imageset(Pins(), lock), schema)
+
+
+# -- a lab without Calico: the ClusterNetworkPolicy CRD alone ---------------------------------------
+
+
+def test_the_cluster_policy_crd_is_taken_alone_from_the_bundle(tmp_path: Path) -> None:
+    from tests.unit.lab_world import CLUSTER_POLICY_CRD_STANDIN
+
+    bundle = tmp_path / calico.CRD_BUNDLE
+    bundle.write_text("# many CRDs\n" + CLUSTER_POLICY_CRD_STANDIN)
+    path = calico.extract_cluster_policy_crd(bundle)
+    [crd] = list(yaml.safe_load_all(path.read_text()))
+    assert (crd["kind"], crd["metadata"]["name"]) == ("CustomResourceDefinition", calico.CLUSTER_POLICY_CRD)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("copies", [0, 2])
+def test_a_bundle_without_exactly_one_cluster_policy_crd_is_one_line(tmp_path: Path, copies: int) -> None:
+    from tests.unit.lab_world import CLUSTER_POLICY_CRD_STANDIN
+
+    crd_only = CLUSTER_POLICY_CRD_STANDIN.split("---\n")[1]
+    bundle = tmp_path / calico.CRD_BUNDLE
+    bundle.write_text("".join(f"---\n{crd_only}" for _ in range(copies)) or "---\nkind: Namespace\n")
+    with pytest.raises(LabError, match=rf"holds {copies} CustomResourceDefinition clusternetworkpolicies"):
+        calico.extract_cluster_policy_crd(bundle)
+
+
+def test_without_calico_only_the_crd_bundle_is_pinned() -> None:
+    only = calico.only_the_crd_bundle(Pins())
+    assert [p.name for p in only.calico_manifests] == [calico.CRD_BUNDLE]
+    assert only.calico_images == () and only.calico_imageset_only == ()
