@@ -6,6 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 LAB    := PATH="$(CURDIR)/bin:$$PATH" $(BIN)/netpol-lab
 CNI    ?= calico
+IPFAMILY ?= ipv4
 STAGE  ?= seed
 IMAGES ?= lab-images.tar
 BUNDLE ?=
@@ -35,13 +36,13 @@ $(BUNDLE_STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-index --find-links $(BUNDLE)/wheels -e .
 	@touch $@ $(STAMP)
 
-lab-up: $(if $(BUNDLE),$(BUNDLE_STAMP),$(STAMP)) ## build the lab (CNI=calico, kindnet or plain; BUNDLE=DIR offline); safe to rerun
+lab-up: $(if $(BUNDLE),$(BUNDLE_STAMP),$(STAMP)) ## build the lab (CNI=calico, kindnet or plain; IPFAMILY=dual; BUNDLE=DIR offline); safe to rerun
 ifdef BUNDLE
 	scripts/install-tools.sh --from $(BUNDLE)/tools
 	$(LAB) bundle load $(BUNDLE)
-	$(LAB) up --cni $(CNI) --calico-dir $(BUNDLE)/calico
+	$(LAB) up --cni $(CNI) --ip-family $(IPFAMILY) --calico-dir $(BUNDLE)/calico
 else
-	$(LAB) up --cni $(CNI)
+	$(LAB) up --cni $(CNI) --ip-family $(IPFAMILY)
 endif
 
 lab-down: $(STAMP) ## delete the lab's kind cluster

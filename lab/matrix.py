@@ -209,11 +209,24 @@ def union_order(first: list[str], second: list[str]) -> list[str]:
     return first + [item for item in second if item not in first]
 
 
+def merged_order(first: list[str], second: list[str]) -> list[str]:
+    """``first``, with each item of ``second`` it lacks placed right after the item that precedes it in
+    ``second`` (or last): a dual-stack run's IPv6 columns stay beside their IPv4 twins."""
+    out = list(first)
+    for index, item in enumerate(second):
+        if item in out:
+            continue
+        anchor = next((second[j] for j in range(index - 1, -1, -1) if second[j] in out), None)
+        out.insert(out.index(anchor) + 1 if anchor is not None else len(out), item)
+    return out
+
+
 def aligned(observed: Matrix, expected: Matrix | None) -> tuple[list[str], list[str]]:
-    """The rows and columns to show ``observed`` with: the expectation's order, extra ones last."""
+    """The rows and columns to show ``observed`` with: the expectation's order, each extra column
+    beside the observed column before it, extra rows last."""
     if expected is None:
         return list(observed.rows), list(observed.columns)
-    return union_order(expected.rows, observed.rows), union_order(expected.columns, observed.columns)
+    return union_order(expected.rows, observed.rows), merged_order(expected.columns, observed.columns)
 
 
 def restrict(matrix: Matrix, rows: Iterable[str], columns: Iterable[str]) -> Matrix:

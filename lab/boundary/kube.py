@@ -156,6 +156,7 @@ class LabPod:
     ip: str
     node: str
     ready: bool
+    ipv6: str | None = None  # the pod's IPv6 address in a dual-stack cluster (status.podIPs)
 
     @property
     def deployment(self) -> str:
@@ -165,6 +166,15 @@ class LabPod:
 def _is_ready(pod: Any) -> bool:
     conditions = getattr(pod.status, "conditions", None) or []
     return any(c.type == "Ready" and c.status == "True" for c in conditions)
+
+
+def _ipv6_of(status: Any) -> str | None:
+    """The IPv6 address among a pod's ``status.podIPs`` (a dual-stack cluster lists one per family)."""
+    for entry in getattr(status, "pod_ips", None) or []:
+        address = getattr(entry, "ip", None) or ""
+        if ":" in address:
+            return str(address)
+    return None
 
 
 def pick_pod(app: str, pods: Iterable[Any]) -> LabPod | None:
@@ -184,6 +194,7 @@ def pick_pod(app: str, pods: Iterable[Any]) -> LabPod | None:
                 ip=status.pod_ip,
                 node=(pod.spec.node_name if pod.spec else "") or "",
                 ready=_is_ready(pod),
+                ipv6=_ipv6_of(status),
             )
         )
     candidates.sort(key=lambda p: (not p.ready, p.name))

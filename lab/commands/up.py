@@ -21,6 +21,7 @@ from lab.env import Environment
 from lab.errors import ExitStatus
 from lab.lifecycle.build import DEFAULT_TIMEOUT, UpOptions, build
 from lab.lifecycle.cni import CNIS, DEFAULT_CNI
+from lab.scenario import IP_FAMILIES, IPV4
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_CNI,
         help="network plugin: calico (default; NetworkPolicy and Calico policies), kindnet (kind's own; "
         "enforces NetworkPolicy) or plain (enforces NO NetworkPolicy: a policy alone does nothing)",
+    )
+    parser.add_argument(
+        "--ip-family",
+        choices=IP_FAMILIES,
+        default=IPV4,
+        help="ipv4 (default) or dual: a dual-stack lab (kind's ipFamily dual, a Calico IPv6 pool, IPv6 "
+        "probes beside the IPv4 ones); falls back to ipv4 when Docker has no IPv6",
     )
     parser.add_argument(
         "--skip-enforcement-check",
@@ -86,5 +94,6 @@ def execute(
         calico_dir=args.calico_dir,
         kubeconfig=args.kubeconfig,
         enforcement_check=args.enforcement_check,
+        ip_family=args.ip_family,
     )
     return build(options, env, runner, system=system, proc=proc, sleep=sleep, clock=clock)

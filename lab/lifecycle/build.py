@@ -10,12 +10,16 @@ diagnoses a failure once the cluster exists. ``netpol-lab up`` is its command li
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
+from lab import scenario
 from lab.boundary.records import read_record, write_record
 from lab.boundary.runner import Runner
 from lab.env import Environment
@@ -52,6 +56,7 @@ class UpContext:
     proc: Path
     sleep: Callable[[float], None]
     enforcement_check: bool = True
+    ip_family: str = scenario.IPV4  # dual: kind's ipFamily dual, Calico's IPv6 pool (may fall back)
     calico_files: list[Path] = field(default_factory=list)
     enforcement_result: enforcement.EnforcementResult | None = None
 
@@ -191,6 +196,13 @@ def check_prerequisites(ctx: UpContext) -> None:
     for finding in findings:
         if finding.level is doctor.Level.WARN:
             ctx.env.err(f"warning: {finding.check}: {finding.message}")
+    if ctx.ip_family == scenario.DUAL:
+        ipv6 = doctor.check_ipv6(ctx.runner, wanted=True)
+        if ipv6.level is doctor.Level.WARN:  # Docker cannot give the nodes IPv6: build IPv4, say so
+            ctx.env.err(f"warning: {ipv6.check}: {ipv6.message}")
+            ctx.ip_family = scenario.IPV4
+        else:
+            ctx.env.out(f"{ipv6.check}: {ipv6.message}")
 
 
 def fetch_calico(ctx: UpContext) -> None:
@@ -221,7 +233,10 @@ def fetch_calico(ctx: UpContext) -> None:
 
 def ensure_cluster(ctx: UpContext) -> None:
     base = (ctx.root / cluster_module.KIND_CONFIG).read_text()
-    rendered = cluster_module.render_kind_config(base, ctx.cni, ctx.pins.node_image)
+    rendered = cluster_module.render_kind_config(base, ctx.cni, ctx.pins.node_image, ctx.ip_family)
+    if ctx.ip_family == scenario.DUAL:
+        for line in dual_stack_plan(ctx, rendered):
+            ctx.env.out(line)
     if ctx.cluster.exists():
         if not ctx.cluster.has_context():
             ctx.cluster.export_kubeconfig()
@@ -230,6 +245,30 @@ def ensure_cluster(ctx: UpContext) -> None:
         return
     config = _write_rendered(ctx, rendered)
     ctx.cluster.create(config, timeout=ctx.deadline.remaining() or None)
+
+
+def dual_stack_plan(ctx: UpContext, rendered: RenderedConfig) -> list[str]:
+    """What a dual-stack lab is built with, and the check that kind's pod subnets and Calico's IP
+    pools agree (the operator refuses a pool outside the cluster's pod CIDRs)."""
+    networking = yaml.safe_load(rendered.text)["networking"]
+    lines = [
+        f"dual-stack: kind networking.ipFamily {networking['ipFamily']}, "
+        f"podSubnet {networking['podSubnet']}, serviceSubnet {networking['serviceSubnet']}"
+    ]
+    if ctx.cni.installs_calico:
+        pools = calico.installation_pools(ctx.root, scenario.DUAL)
+        wanted = [str(ipaddress.ip_network(s)) for s in rendered.pod_subnets]
+        if sorted(str(ipaddress.ip_network(p)) for p in pools) != sorted(wanted):
+            where = calico.LAB_MANIFESTS / calico.DUAL_STACK_INSTALLATION
+            raise LabError(
+                f"Calico's IP pools ({', '.join(pools)}, {where}) differ from kind's pod subnets "
+                f"({', '.join(wanted)}): make them equal"
+            )
+        lines.append(
+            f"dual-stack: Calico IP pools {', '.join(pools)} ({calico.DUAL_STACK_INSTALLATION}), "
+            "one per kind pod subnet: they agree"
+        )
+    return lines
 
 
 def _write_rendered(ctx: UpContext, rendered: RenderedConfig) -> str:
@@ -272,6 +311,7 @@ def install_network(ctx: UpContext) -> None:
             root=ctx.root,
             flow_ui=ctx.flow_ui,
             timeout=ctx.timeout(),
+            ip_family=ctx.ip_family,
         )
     elif ctx.cni.wired_by_lab:
         nodes: list[plain_network.NodeNet] = []  # filled by the wait's last poll
@@ -428,6 +468,7 @@ class UpOptions:
     calico_dir: str | None = None
     kubeconfig: str | None = None
     enforcement_check: bool = True
+    ip_family: str = scenario.IPV4
 
 
 def build(
@@ -457,7 +498,13 @@ def build(
         proc=proc,
         sleep=sleep,
         enforcement_check=options.enforcement_check,
+        ip_family=options.ip_family,
     )
+    if ctx.ip_family == scenario.DUAL and ctx.cni.wired_by_lab:
+        raise LabError(
+            f"--ip-family dual needs Calico or kindnet: the {ctx.cni.name} network wires IPv4 routes only",
+            ExitStatus.USAGE,
+        )
     if ctx.pins.overrides:
         env.out("pins overridden by: " + ", ".join(ctx.pins.overrides))
     for number, (title, step, diagnosable) in enumerate(STEPS, start=1):

@@ -36,6 +36,7 @@ from typing import IO, Any
 
 import yaml
 
+from lab import scenario
 from lab.boundary.apply import plan_apply, plan_apply_documents, run_steps
 from lab.boundary.runner import Runner
 from lab.errors import ExitStatus, LabError
@@ -45,6 +46,27 @@ from lab.pins import PART_OF_LABEL, PinnedFile, Pins
 FIELD_MANAGER = "netpol-lab"
 LAB_MANIFESTS = Path("manifests") / "calico"  # relative to the project root
 CORE_OBJECTS = ("installation.yaml", "apiserver.yaml")
+# A dual-stack lab's Installation has an IPv6 pool beside the IPv4 one; it replaces installation.yaml.
+DUAL_STACK_INSTALLATION = "installation-dual-stack.yaml"
+
+
+def core_objects(ip_family: str = scenario.IPV4) -> tuple[str, ...]:
+    """The lab's own Calico objects, the Installation first (the dual-stack one for ``dual``)."""
+    if ip_family == scenario.DUAL:
+        return (DUAL_STACK_INSTALLATION, *CORE_OBJECTS[1:])
+    return CORE_OBJECTS
+
+
+def installation_pools(root: Path, ip_family: str = scenario.IPV4) -> list[str]:
+    """The CIDRs of the IP pools the lab's Installation for ``ip_family`` asks for."""
+    import yaml  # only for the plan's check that the pools and kind's pod subnets agree
+
+    path = root / LAB_MANIFESTS / core_objects(ip_family)[0]
+    installation = yaml.safe_load(path.read_text(encoding="utf-8"))
+    pools = ((installation.get("spec") or {}).get("calicoNetwork") or {}).get("ipPools") or []
+    return [str(pool.get("cidr")) for pool in pools]
+
+
 CRD_BUNDLE = "v1_crd_projectcalico_org.yaml"  # the operator's and Calico's CRDs, nothing else
 OPERATOR_MANIFEST = "tigera-operator.yaml"
 FLOW_UI_OBJECTS = ("goldmane.yaml", "whisker.yaml")
@@ -314,6 +336,7 @@ def install(
     flow_ui: bool,
     timeout: float,
     pins: Pins | None = None,
+    ip_family: str = scenario.IPV4,
 ) -> None:
     """Apply the verified operator manifests (each with its namespaces and CRDs first, and a wait
     until the CRDs are served), then, with images.lock.json, the ImageSet, then the lab's own
@@ -330,7 +353,7 @@ def install(
         run_steps(
             runner, steps, what="applying the ImageSet (Calico's images by digest)", fix=fix, timeout=timeout
         )
-    names = [*CORE_OBJECTS, *(FLOW_UI_OBJECTS if flow_ui else ())]
+    names = [*core_objects(ip_family), *(FLOW_UI_OBJECTS if flow_ui else ())]
     lab_files = [LAB_MANIFESTS / name for name in names]
     run_steps(runner, plan_apply(kubectl, lab_files, root=root), what="applying the lab's Calico objects",
               fix=fix, timeout=timeout)  # fmt: skip

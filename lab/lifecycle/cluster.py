@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from lab import pins
+from lab import pins, scenario
 from lab.boundary import kubeobjects
 from lab.boundary.kubectl import Kubectl, KubectlArgv
 from lab.boundary.runner import Result, Runner, not_installed
@@ -41,18 +41,38 @@ class RenderedConfig:
     fingerprint: str
     cni: str
     node_image: str
+    ip_family: str = scenario.IPV4
+
+    @property
+    def pod_subnets(self) -> list[str]:
+        """The pod CIDRs kind gives kubeadm, IPv4 first (Calico's IP pools must match them)."""
+        networking = yaml.safe_load(self.text).get("networking") or {}
+        return [part.strip() for part in str(networking.get("podSubnet", "")).split(",") if part.strip()]
 
 
-def render_kind_config(base_text: str, cni: Cni, node_image: str) -> RenderedConfig:
-    """kind-config.yaml with the chosen CNI and node image, every node labelled with the fingerprint.
+def render_kind_config(
+    base_text: str, cni: Cni, node_image: str, ip_family: str = scenario.IPV4
+) -> RenderedConfig:
+    """kind-config.yaml with the chosen CNI, node image and IP family, every node labelled with the
+    fingerprint.
 
     The fingerprint is a hash of the rendered config before the labels are added, so
-    any change that would build a different cluster changes it.
+    any change that would build a different cluster changes it (a dual-stack lab included). For
+    ``dual``, kind's ``networking.ipFamily: dual`` takes comma-separated pairs, IPv4 first: the pod
+    subnet gains kind's IPv6 default and the Service subnet likewise (kind v0.32.0
+    pkg/apis/config/v1alpha4/types.go, Networking; an IPv4 lab's config is left as it was).
     """
     config: dict[str, Any] = yaml.safe_load(base_text)
     networking = config.setdefault("networking", {})
     networking["disableDefaultCNI"] = cni.disable_default_cni
     networking["podSubnet"] = cni.pod_subnet
+    if ip_family == scenario.DUAL:
+        networking["ipFamily"] = scenario.DUAL
+        networking["podSubnet"] = f"{cni.pod_subnet},{scenario.POD_SUBNET_V6}"
+        services = str(networking.get("serviceSubnet") or pins.SERVICE_SUBNET)
+        networking["serviceSubnet"] = f"{services},{scenario.SERVICE_SUBNET_V6}"
+    elif ip_family != scenario.IPV4:
+        raise LabError(f"IP family {ip_family!r}: the lab builds ipv4 or dual", ExitStatus.USAGE)
     for node in config.get("nodes") or []:
         node["image"] = node_image
     canonical = yaml.safe_dump(config, sort_keys=True)
@@ -65,7 +85,10 @@ def render_kind_config(base_text: str, cni: Cni, node_image: str) -> RenderedCon
         f"# Rendered by `netpol-lab up` from {KIND_CONFIG} (CNI {cni.name}); "
         "edit kind-config.yaml, not this file.\n"
     )
-    return RenderedConfig(header + yaml.safe_dump(config, sort_keys=False), fingerprint, cni.name, node_image)
+    if ip_family == scenario.DUAL:
+        header = header.replace(f"(CNI {cni.name})", f"(CNI {cni.name}, dual-stack)")
+    text = header + yaml.safe_dump(config, sort_keys=False)
+    return RenderedConfig(text, fingerprint, cni.name, node_image, ip_family)
 
 
 class Cluster:

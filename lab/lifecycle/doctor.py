@@ -230,6 +230,59 @@ def check_cluster(runner: Runner, name: str) -> Finding:
     return Finding("cluster", Level.INFO, f"{name} does not exist yet (`make lab-up` creates it)")
 
 
+KIND_NETWORK = "kind"  # the Docker network kind puts its nodes on
+
+
+def check_ipv6(runner: Runner, *, wanted: bool = False) -> Finding:
+    """Whether Docker gives kind's nodes IPv6: kind's network ``kind`` has it enabled.
+
+    kind (v0.32.0, pkg/cluster/internal/providers/docker/network.go) creates that network with
+    IPv6 (a ULA subnet) where Docker allows it and without where it does not; a dual-stack cluster
+    needs it. ``wanted``: a dual-stack lab was asked for, so no IPv6 is a warning (``up`` then
+    falls back to an IPv4 lab), else it is said for information."""
+    result = runner.run(
+        ["docker", "network", "inspect", KIND_NETWORK, "--format", "{{json .EnableIPv6}}"], timeout=30
+    )
+    if result.dry_run:
+        return Finding("ipv6", Level.INFO, "not checked (dry run)")
+    said = result.stdout.strip().lower()
+    if result.ok and said == "true":
+        return Finding(
+            "ipv6", Level.OK, f"Docker's {KIND_NETWORK} network has IPv6: a dual-stack lab can be built"
+        )
+    if result.ok and said == "false":
+        fix = (
+            "enable IPv6 in Docker (Docker Desktop: Settings > Resources > Network; Docker Engine: "
+            '"ipv6": true in /etc/docker/daemon.json), remove the network with `docker network rm kind` '
+            "once no kind cluster uses it, and rerun `make lab-up IPFAMILY=dual`"
+        )
+        if wanted:
+            return Finding(
+                "ipv6",
+                Level.WARN,
+                f"Docker's {KIND_NETWORK} network has no IPv6, so the nodes get no IPv6 address: "
+                f"the lab falls back to IPv4 (for dual-stack: {fix})",
+            )
+        return Finding(
+            "ipv6",
+            Level.INFO,
+            f"Docker's {KIND_NETWORK} network has no IPv6: `make lab-up IPFAMILY=dual` would "
+            "fall back to IPv4",
+        )
+    said_all = f"{result.stdout}\n{result.stderr}".lower()
+    # the Docker CLI says "No such network: kind"; the daemon's API "network kind not found"
+    if "no such network" in said_all or f"network {KIND_NETWORK} not found" in said_all:
+        return Finding(
+            "ipv6",
+            Level.INFO,
+            f"no Docker network {KIND_NETWORK} yet: kind creates it, with IPv6 where Docker allows it "
+            "(`netpol-lab doctor` tells after the first cluster)",
+        )
+    return Finding(
+        "ipv6", Level.INFO, f"unknown (`docker network inspect {KIND_NETWORK}`: {result.error_line()})"
+    )
+
+
 def run_checks(
     runner: Runner,
     *,
@@ -246,6 +299,8 @@ def run_checks(
             findings.append(extra)
     if cluster and docker.level is Level.OK and findings[1].level is Level.OK:
         findings.append(check_cluster(runner, pins.CLUSTER_NAME))
+    if cluster and docker.level is Level.OK:  # `up` asks itself, and only for a dual-stack lab
+        findings.append(check_ipv6(runner))
     return findings
 
 

@@ -25,6 +25,13 @@ CONTROL_APP = "control"
 CONTROL_ROW = "control"  # the row name of the control's probes (kept out of the lab matrix)
 FALLBACK_ROW = "untrusted"  # selected by no policy at stages 0-5
 CONTROLLED_COLUMNS: tuple[str, ...] = (scenario.OUTSIDE_COLUMN, scenario.METADATA_COLUMN)
+
+
+def controlled_columns(columns: Sequence[str]) -> tuple[str, ...]:
+    """The columns among ``columns`` a control must back up: outside and metadata, both families."""
+    return tuple(c for c in columns if c.removesuffix(scenario.IPV6_SUFFIX) in CONTROLLED_COLUMNS)
+
+
 REACHED = (Verdict.ALLOW, Verdict.REFUSED)
 
 WHY_UNREACHABLE = {
@@ -32,6 +39,10 @@ WHY_UNREACHABLE = {
     "with an address it can reach)",
     scenario.METADATA_COLUMN: "nothing answers at 169.254.169.254 here (the lab's metadata stand-in is "
     "not running: `make lab-up` deploys it)",
+    scenario.ipv6_column(scenario.OUTSIDE_COLUMN): "this cluster may have no IPv6 route to the internet "
+    "(most Docker setups have none)",
+    scenario.ipv6_column(scenario.METADATA_COLUMN): f"nothing answers at {scenario.METADATA_IP_V6} here "
+    "(AWS's IPv6 metadata address; the lab's stand-in serves IPv4 only)",
 }
 
 

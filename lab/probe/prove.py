@@ -27,6 +27,7 @@ from lab.probe.controls import (
     CONTROL_NAMESPACE,
     CONTROL_ROW,
     Controls,
+    controlled_columns,
     controls_from_pod,
     controls_from_row,
     judge_with_controls,
@@ -91,14 +92,23 @@ def prove(
         pods = participant_pods(clients, namespaces)
     # With Calico's Reject a denied connect reads REFUSED: classify by what this cluster does.
     deny = deny_action or read_deny_action(clients)
-    probes = plan_probes(pods, outside=options.outside, timeout=options.timeout, kubectl=options.kubectl)
+    # A dual-stack cluster gives every pod an IPv6 address too: then each IPv6 twin is probed beside
+    columns = scenario.columns_for(scenario.DUAL if all(p.ipv6 for p in pods.values()) else scenario.IPV4)
+    controlled = controlled_columns(columns)
+    probes = plan_probes(
+        pods, outside=options.outside, timeout=options.timeout, kubectl=options.kubectl, columns=columns
+    )
     probes = probes if namespaces is None else retarget(probes, namespaces)
     planned = list(probes)
     control = find_pod(clients, CONTROL_NAMESPACE, CONTROL_APP) if namespaces is None else None
     if control is not None:
         pods = {**pods, CONTROL_ROW: control}
         probes += plan_control_probes(
-            control, outside=options.outside, timeout=options.timeout, kubectl=options.kubectl
+            control,
+            outside=options.outside,
+            timeout=options.timeout,
+            kubectl=options.kubectl,
+            columns=controlled,
         )
     factory = transport_factory or (lambda: WebsocketTransport(clients))
     # SCTP only where the nodes have it: ask one pod per node first (only when there is an SCTP probe)
@@ -120,8 +130,11 @@ def prove(
         everything.set(row, column, cell)
         if on_cell is not None:
             on_cell(next(p for p in planned if (p.row, p.column) == (row, column)), cell)
-    observed = restrict(everything, scenario.ROWS, scenario.COLUMNS)
-    observed.rows, observed.columns = list(scenario.ROWS), list(scenario.COLUMNS)
-    controls = controls_from_pod(everything) if control is not None else controls_from_row(observed, expected)
-    judged = judge_with_controls(observed, controls, rejecting=deny.action == "Reject")
+    observed = restrict(everything, scenario.ROWS, columns)
+    observed.rows, observed.columns = list(scenario.ROWS), list(columns)
+    if control is not None:
+        controls = controls_from_pod(everything, controlled)
+    else:
+        controls = controls_from_row(observed, expected, columns=controlled)
+    judged = judge_with_controls(observed, controls, controlled, rejecting=deny.action == "Reject")
     return ProbeRun(judged, pods, probes, controls, time.monotonic() - started, deny)

@@ -94,20 +94,25 @@ def target_for(column: str, pods: Mapping[str, LabPod], outside: tuple[str, int]
         spec = scenario.parse_column(column)
     except ValueError:
         raise ValueError(f"unknown matrix column {column!r}") from None
+    ipv6 = spec.family == 6
     if spec.base in (scenario.DNS_COLUMN, scenario.DNS_TCP_COLUMN):
         return Target(column, scenario.DNS_LOOKUP_NAME.rstrip(".") + ".", protocol=spec.protocol)
     # The control pod checks the outside and metadata targets: what it cannot reach proves nothing.
     if spec.base == scenario.OUTSIDE_COLUMN:
-        return Target(column, outside[0], outside[1], listens=True)
+        host, port = parse_host_port(scenario.OUTSIDE_TARGET_V6) if ipv6 else outside
+        return Target(column, host, port, listens=True)
     if spec.base == scenario.METADATA_COLUMN:
-        return Target(column, pins.METADATA_IP, 80, listens=True)
+        return Target(column, scenario.METADATA_IP_V6 if ipv6 else pins.METADATA_IP, 80, listens=True)
     workload = spec.workload
     assert workload is not None and spec.port is not None
     if spec.via_service:
         # fully qualified with a trailing dot: one lookup, no search-list expansion
         return Target(column, workload.service_host + ".", spec.port, listens=pods[workload.name].ready)
     pod = pods[workload.name]
-    return Target(column, pod.ip, spec.port, listens=pod.ready, protocol=spec.protocol)
+    address = pod.ipv6 if ipv6 else pod.ip
+    if not address:
+        raise ValueError(f"column {column}: pod {pod.namespace}/{pod.name} has no IPv6 address")
+    return Target(column, address, spec.port, listens=pod.ready, protocol=spec.protocol)
 
 
 def kubectl_exec_line(kubectl: Sequence[str], pod: LabPod, argv: Sequence[str]) -> str:

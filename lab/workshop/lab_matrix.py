@@ -12,6 +12,8 @@ are cross-checked against. Each column is judged the way the probe tries it:
   pod's port, never the Service's).
 * ``dns``: a lookup, i.e. 53/UDP to CoreDNS (both sides); ``dns/tcp`` the same over 53/TCP.
 * ``outside`` / ``metadata``: egress to an address outside the pod network.
+* ``...@v6`` (a dual-stack lab): the same over IPv6; ``outside@v6`` and ``metadata@v6`` are
+  2606:4700:4700::1111:443 and AWS's fd00:ec2::254:80, judged against the policies' IPv6 ipBlocks.
 * A pod reaching itself (its own pod or Service column) is not judged (``-``).
 """
 
@@ -22,7 +24,7 @@ from lab.matrix import Cell, Matrix, Verdict
 from lab.policy.engine import Engine
 from lab.policy.explain import Explanation, explain_flow
 from lab.policy.model import ClusterState, ExternalTarget, Pod, Service
-from lab.workshop.lab_state import DNS_LABELS, DNS_NAMESPACE, parse_target
+from lab.workshop.lab_state import DNS_LABELS, DNS_NAMESPACE, outside_targets
 
 DNS_PORT = 53
 
@@ -79,20 +81,20 @@ def _judged(engine: Engine, flow: Explanation, prefix: str = "") -> Cell:
 
 
 def expected_lab_matrix(
-    state: ClusterState, *, outside: str = pins.OUTSIDE_TARGET, title: str = ""
+    state: ClusterState,
+    *,
+    outside: str = pins.OUTSIDE_TARGET,
+    title: str = "",
+    ip_family: str = scenario.IPV4,
 ) -> Matrix:
-    """The engine's verdict for every cell of the lab's matrix."""
+    """The engine's verdict for every cell of the lab's matrix (a dual-stack lab's IPv6 twins too)."""
     matrix = Matrix(title=title or "computed")
-    public = parse_target(outside, "--outside")
-    targets = {
-        scenario.OUTSIDE_COLUMN: ExternalTarget(public.ip, public.port, public.protocol, "outside"),
-        scenario.METADATA_COLUMN: ExternalTarget(pins.METADATA_IP, 80, "TCP", "metadata"),
-    }
+    targets = {target.label: target for target in outside_targets(outside)}
     coredns = dns_pod(state)
     engine = Engine(state)
     for row in scenario.ROWS:
         source = workload_pod(state, scenario.BY_NAME[row])
-        for column in scenario.COLUMNS:
+        for column in scenario.columns_for(ip_family):
             matrix.set(row, column, _cell(engine, source, row, column, coredns, targets))
     return matrix
 
@@ -143,4 +145,7 @@ def _cell(
     destination = workload_pod(state, workload)
     if destination is None:
         return Cell(Verdict.INCONCLUSIVE, f"no pod of workload {workload.name} (with an IP) in this state")
-    return _judged(engine, explain_flow(state, source, destination, port, spec.protocol))
+    # The evaluator models one address per pod (its IPv4 one): an IPv6 twin is judged by the same
+    # policies, with any ipBlock matched against that address, which the lab's stages keep in step.
+    prefix = "over IPv6, by the pods' policies: " if spec.family == 6 else ""
+    return _judged(engine, explain_flow(state, source, destination, port, spec.protocol), prefix)

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from lab import pins
+from lab import pins, scenario
 from lab.errors import ExitStatus, LabError
 from lab.policy.model import (
     PROTOCOLS,
@@ -71,11 +71,15 @@ def parse_target(text: str, option: str = "--to") -> ExternalTarget:
 
 
 def outside_targets(outside: str = pins.OUTSIDE_TARGET) -> list[ExternalTarget]:
-    """The probes' outside targets: a public address and the cloud metadata address."""
+    """The probes' outside targets: a public address and the cloud metadata address, and their IPv6
+    counterparts (what a dual-stack lab probes beside them)."""
     public = parse_target(outside, "--outside")
+    public_v6 = parse_target(scenario.OUTSIDE_TARGET_V6, "--outside")
     return [
-        ExternalTarget(public.ip, public.port, public.protocol, "outside"),
-        ExternalTarget(pins.METADATA_IP, 80, "TCP", "metadata"),
+        ExternalTarget(public.ip, public.port, public.protocol, scenario.OUTSIDE_COLUMN),
+        ExternalTarget(pins.METADATA_IP, 80, "TCP", scenario.METADATA_COLUMN),
+        ExternalTarget(public_v6.ip, public_v6.port, "TCP", scenario.ipv6_column(scenario.OUTSIDE_COLUMN)),
+        ExternalTarget(scenario.METADATA_IP_V6, 80, "TCP", scenario.ipv6_column(scenario.METADATA_COLUMN)),
     ]
 
 

@@ -125,6 +125,7 @@ class World:
     standin_ready: bool = True
     pod_cidrs: bool = True  # the controller manager has given each node a pod CIDR
     enforcement_recorded: str = ""  # the verdict `up` recorded when it built the lab, if any
+    kind_network_ipv6: str = "true"  # Docker's `kind` network: "true", "false" (no IPv6) or "missing"
 
     def answers(self) -> dict[str, tuple[str, str, int]]:
         """Command-line prefix -> (stdout, stderr, exit code)."""
@@ -139,6 +140,11 @@ class World:
                 1,
             ),
             "kind version": (f"kind {self.kind_version} go1.24.5 linux/amd64\n", "", 0),
+            "docker network inspect kind": (
+                ("", "Error response from daemon: network kind not found\n", 1)
+                if self.kind_network_ipv6 == "missing"
+                else (f"{self.kind_network_ipv6}\n", "", 0)
+            ),
             "kubectl version": (json.dumps({"clientVersion": {"gitVersion": self.kubectl_version}}), "", 0),
             "kind get clusters": ("netpol-lab\n", "", 0)
             if self.cluster_exists

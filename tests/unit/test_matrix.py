@@ -70,3 +70,23 @@ def test_changed_cells_and_restrict() -> None:
     after = Matrix.from_table("from x y\nr ALLOW DENY\n")
     assert after.changed_cells(before) == [("r", "x", Verdict.DENY, Verdict.ALLOW)]
     assert restrict(after, ["r"], ["y"]).columns == ["y"]
+
+
+def test_extra_columns_are_shown_beside_the_column_before_them() -> None:
+    from lab.matrix import aligned, merged_order
+
+    assert merged_order(["a", "b", "c"], ["a", "a@v6", "b", "c", "c@v6", "z"]) == [
+        "a",
+        "a@v6",
+        "b",
+        "c",
+        "c@v6",
+        "z",
+    ]
+    assert merged_order(["a", "b"], ["x", "b"]) == ["a", "b", "x"]  # nothing before it: last
+    observed, expected = Matrix(), Matrix()
+    for column in ("a", "a@v6", "b"):
+        observed.set("r", column, Cell(Verdict.ALLOW))
+    for column in ("a", "b"):
+        expected.set("r", column, Cell(Verdict.ALLOW))
+    assert aligned(observed, expected) == (["r"], ["a", "a@v6", "b"])

@@ -17,10 +17,11 @@ def test_stage_4_to_5_as_a_table_names_the_policy_on_both_sides() -> None:
     env = captured_env()
     assert run(["diff", "--stage", "4", "--stage", "5"], env) == ExitStatus.SUCCESS
     lines = output(env).splitlines()
-    assert lines[0].startswith("A = stage 4-seed, B = stage 5-backend-outside: 1 opened, 0 closed")
+    assert lines[0].startswith("A = stage 4-seed, B = stage 5-backend-outside: 2 opened, 0 closed")
     assert lines[1] == "  opened: backend/backend -> 1.1.1.1:443/TCP (outside)"
     assert lines[2].startswith("    A: DENY  egress: backend/backend is isolated by")
     assert lines[3] == "    B: ALLOW egress: allowed by backend/backend-to-outside spec.egress[0]"
+    assert lines[4] == "  opened: backend/backend -> 2606:4700:4700::1111:443/TCP (outside@v6)"
     assert "synthetic" in errors(env)
 
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from lab import scenario
 from lab.boundary.kube import ExecOutcome
 from lab.cli import run as cli_run
 from lab.env import project_root
 from lab.errors import ExitStatus
 from lab.matrix import Cell, Matrix, Verdict
-from lab.probe.controls import CONTROL_NAMESPACE, CONTROL_ROW
+from lab.probe.controls import CONTROL_NAMESPACE, CONTROL_ROW, controlled_columns
 from lab.probe.sctp import CHECK_ARGV
 from lab.probe.targets import plan_probes
 from lab.workshop.stages import load_stages, stage_by_name
@@ -33,25 +35,41 @@ SEED = stage_by_name(load_stages(project_root()), "seed").expect
 
 
 def simulate(
-    server: FakeApiServer, truth: Matrix, *, control: dict[str, Verdict] | None = None, sctp: bool = True
+    server: FakeApiServer,
+    truth: Matrix,
+    *,
+    control: dict[str, Verdict] | None = None,
+    sctp: bool = True,
+    dual: bool = False,
 ) -> None:
-    """Serve the lab pods and answer each probe with the verdict ``truth`` holds for its cell."""
+    """Serve the lab pods and answer each probe with the verdict ``truth`` holds for its cell (``dual``:
+    the pods have IPv6 addresses too, and each IPv6 twin answers as its IPv4 column)."""
     pods = lab_pods(with_control=control is not None)
+    if dual:
+        pods = {r: replace(p, ipv6=f"fd00:10:244::{n + 10:x}") for n, (r, p) in enumerate(pods.items())}
     for pod in pods.values():
-        server.pods[pod.namespace] = [pod_object(pod.app, ip=pod.ip, name=pod.name, namespace=pod.namespace)]
+        listed = pod_object(pod.app, ip=pod.ip, name=pod.name, namespace=pod.namespace)
+        if pod.ipv6:
+            listed["status"]["podIPs"] = [{"ip": pod.ip}, {"ip": pod.ipv6}]
+        server.pods[pod.namespace] = [listed]
+    columns = scenario.columns_for(scenario.DUAL if dual else scenario.IPV4)
     # the nodes' kernel has SCTP (or not): the pods' /proc/net/protocols says so
     answers: dict[tuple[str, tuple[str, ...]], ExecOutcome] = {
         (pod.name, CHECK_ARGV): protocols_outcome(sctp) for pod in pods.values()
     }
-    for probe in plan_probes({r: p for r, p in pods.items() if r != CONTROL_ROW}, timeout=2):
-        answers[(probe.source.name, probe.argv)] = outcome_for(
-            probe, truth.get(probe.row, probe.column).verdict
-        )
+    lab = {r: p for r, p in pods.items() if r != CONTROL_ROW}
+    for probe in plan_probes(lab, timeout=2, columns=columns):
+        base = probe.column.removesuffix(scenario.IPV6_SUFFIX)
+        answers[(probe.source.name, probe.argv)] = outcome_for(probe, truth.get(probe.row, base).verdict)
     if control is not None:
         for probe in plan_probes(
-            {CONTROL_ROW: pods[CONTROL_ROW]}, rows=(CONTROL_ROW,), columns=(OUT, META), timeout=2
+            {CONTROL_ROW: pods[CONTROL_ROW]},
+            rows=(CONTROL_ROW,),
+            columns=controlled_columns(columns),
+            timeout=2,
         ):
-            answers[(probe.source.name, probe.argv)] = outcome_for(probe, control[probe.column])
+            base = probe.column.removesuffix(scenario.IPV6_SUFFIX)
+            answers[(probe.source.name, probe.argv)] = outcome_for(probe, control[base])
 
     def behave(conn, request: Exec, _stop) -> None:  # type: ignore[no-untyped-def]
         outcome = answers[(request.pod, tuple(request.argv))]
@@ -103,6 +121,18 @@ def test_without_sctp_on_the_nodes_its_cells_say_why_and_are_not_tried(
     assert "? frontend -> database:3306/sctp (inconclusive, expected DENY): not probed: node" in out
     assert "its kernel has no SCTP" in out
     assert not [e for e in apiserver.execs if "--protocol=sctp" in e.argv]
+
+
+def test_a_dual_stack_lab_is_probed_over_both_families(apiserver: FakeApiServer, kubeconfig: Path) -> None:
+    simulate(apiserver, SEED, control=REACHABLE, dual=True)
+    status, out, err = probe(kubeconfig, "--stage", "seed", "--output", "json")
+    assert status == ExitStatus.SUCCESS, out + err
+    document = json.loads(out)
+    columns = document["columns"] if "columns" in document else document["observed"]["columns"]
+
+    assert columns == list(scenario.columns_for(scenario.DUAL))  # each IPv6 twin beside its column
+    v6 = [e for e in apiserver.execs if any(a.startswith("[fd00:10:244::") for a in e.argv)]
+    assert v6 and all("--protocol=" in " ".join(e.argv) for e in v6)
 
 
 def test_a_wrong_cell_fails_and_prints_its_reproduce_line(apiserver: FakeApiServer, kubeconfig: Path) -> None:

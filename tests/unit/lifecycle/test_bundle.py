@@ -255,7 +255,7 @@ def test_make_lab_up_with_a_bundle_takes_everything_from_it(tmp_path: Path) -> N
     assert lines[-3:] == [
         f"scripts/install-tools.sh --from {tmp_path}/tools",
         f"{lab} bundle load {tmp_path}",
-        f"{lab} up --cni calico --calico-dir {tmp_path}/calico",
+        f"{lab} up --cni calico --ip-family ipv4 --calico-dir {tmp_path}/calico",
     ]
     offline = subprocess.run(
         [

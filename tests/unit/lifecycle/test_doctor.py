@@ -44,6 +44,7 @@ def test_a_healthy_machine_passes(tmp_path: Path) -> None:
         "inotify": doctor.Level.OK,
         "memory": doctor.Level.OK,
         "cluster": doctor.Level.INFO,
+        "ipv6": doctor.Level.OK,
     }
     assert "does not exist yet" in found["cluster"].message
     assert "netpol-lab exists" in findings(World(cluster_exists=True), tmp_path / "2")["cluster"].message
@@ -262,3 +263,27 @@ def test_cgroup_v2_passes(model_world: LabWorld) -> None:
     env = model_world.environment()
     assert cli.run(["doctor"], env) == ExitStatus.SUCCESS
     assert "ok   cgroups: cgroup v2" in output(env)
+
+
+@pytest.mark.parametrize(
+    ("network", "wanted", "level", "words"),
+    [
+        ("true", True, doctor.Level.OK, "has IPv6: a dual-stack lab can be built"),
+        ("false", True, doctor.Level.WARN, "the lab falls back to IPv4"),
+        ("false", False, doctor.Level.INFO, "`make lab-up IPFAMILY=dual` would fall back to IPv4"),
+        ("missing", True, doctor.Level.INFO, "kind creates it, with IPv6 where Docker allows it"),
+    ],
+)
+def test_doctor_says_whether_docker_gives_the_nodes_ipv6(
+    network: str, wanted: bool, level: doctor.Level, words: str
+) -> None:
+    found = doctor.check_ipv6(World(kind_network_ipv6=network).runner(), wanted=wanted)
+    assert found.level is level
+    assert words in found.message
+    if level is doctor.Level.WARN:
+        assert "docker network rm kind" in found.message  # the fix
+
+
+def test_doctor_lists_the_ipv6_finding(tmp_path: Path) -> None:
+    found = findings(World(kind_network_ipv6="false"), tmp_path)["ipv6"]
+    assert found.level is doctor.Level.INFO and "would fall back to IPv4" in found.message

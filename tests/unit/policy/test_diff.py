@@ -17,15 +17,16 @@ def stage(name: str):  # type: ignore[no-untyped-def]
 def test_stage_4_to_5_opens_the_backends_outside_flow_and_names_the_policy() -> None:
     result = diff_states(stage("4"), stage("5"))
     assert [(c.kind, c.key.text()) for c in result.changes] == [
-        (OPENED, "backend/backend -> 1.1.1.1:443/TCP (outside)")
+        (OPENED, "backend/backend -> 1.1.1.1:443/TCP (outside)"),
+        (OPENED, "backend/backend -> 2606:4700:4700::1111:443/TCP (outside@v6)"),  # the IPv6 ipBlock
     ]
-    [change] = result.changes
+    change = result.changes[0]
     assert change.before is not None and change.after is not None
     assert not change.before.allowed and change.after.allowed
     assert "backend/backend-to-outside" in change.after.reason
     assert "no rule allows this flow" in change.before.reason
-    # the metadata address stays closed: the except entry carves it out
-    assert not any(c.key.label == "metadata" for c in result.changes)
+    # the metadata address stays closed over both families: the except entries carve it out
+    assert not any(c.key.label in ("metadata", "metadata@v6") for c in result.changes)
 
 
 def test_stage_0_to_6_closes_every_flow_the_guardrails_and_rules_do_not_allow() -> None:

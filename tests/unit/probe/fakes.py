@@ -66,7 +66,13 @@ def connect_outcome(verdict: Verdict, host: str = "backend", protocol: str = "TC
     return ExecOutcome(None, error="the command did not finish within 7 s")
 
 
-PROTOCOLS_WITH_SCTP = "protocol  size sockets\nSCTPv6     1000   0\nSCTP       1000   0\nUDP        1000   0\nTCP        1000   0\n"
+PROTOCOLS_WITH_SCTP = (
+    "protocol  size sockets\n"
+    "SCTPv6     1000   0\n"
+    "SCTP       1000   0\n"
+    "UDP        1000   0\n"
+    "TCP        1000   0\n"
+)
 
 
 def protocols_outcome(sctp: bool = True) -> ExecOutcome:

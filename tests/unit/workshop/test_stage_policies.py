@@ -8,7 +8,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from lab import pins
+from lab import pins, scenario
 from lab.env import project_root
 from lab.workshop.stages import load_stages, stage_by_name
 from tests import calico_schemas
@@ -42,7 +42,7 @@ def test_backend_outside_carves_out_metadata_and_the_cluster_ranges() -> None:
     [policy] = stage_by_name(STAGES, "5").documents()
     assert policy["metadata"]["namespace"] == "backend"
     [rule] = policy["spec"]["egress"]
-    [peer] = rule["to"]
+    peer, peer_v6 = rule["to"]
     block = peer["ipBlock"]
     assert block["cidr"] == "0.0.0.0/0"
     excepted = [ipaddress.ip_network(cidr) for cidr in block["except"]]
@@ -53,6 +53,21 @@ def test_backend_outside_carves_out_metadata_and_the_cluster_ranges() -> None:
     assert all(isinstance(net, ipaddress.IPv4Network) and net.subnet_of(everything) for net in excepted)
     outside_ip = ipaddress.ip_address(pins.OUTSIDE_TARGET.rsplit(":", 1)[0])
     assert not any(outside_ip in net for net in excepted)  # the probe's outside target stays open
+    # the IPv6 counterpart, for a dual-stack lab: ::/0 except AWS's IPv6 metadata address and the
+    # lab's IPv6 ranges, each inside ::/0 and none holding the probe's IPv6 outside target
+    block_v6 = peer_v6["ipBlock"]
+    assert block_v6["cidr"] == "::/0"
+    excepted_v6 = [ipaddress.ip_network(cidr) for cidr in block_v6["except"]]
+    for needed in (
+        f"{scenario.METADATA_IP_V6}/128",
+        scenario.POD_SUBNET_V6,
+        scenario.SERVICE_SUBNET_V6,
+        scenario.NODE_SUBNET_V6,
+    ):
+        assert ipaddress.ip_network(needed) in excepted_v6, needed
+    assert all(isinstance(net, ipaddress.IPv6Network) for net in excepted_v6)
+    outside_v6 = ipaddress.ip_address(scenario.OUTSIDE_TARGET_V6.rsplit(":", 1)[0].strip("[]"))
+    assert not any(outside_v6 in net for net in excepted_v6)
 
 
 def test_guardrails_are_ordered_around_the_kubernetes_policies() -> None:
@@ -62,7 +77,9 @@ def test_guardrails_are_ordered_around_the_kubernetes_policies() -> None:
     default_deny = policies["netpol-lab-default-deny"]
     assert deny_metadata["spec"]["order"] < K8S_POLICY_ORDER < default_deny["spec"]["order"]
     [rule] = deny_metadata["spec"]["egress"]
-    assert rule == {"action": "Deny", "destination": {"nets": [f"{pins.METADATA_IP}/32"]}}
+    # both metadata addresses: the IPv4 one every cloud serves, AWS's IPv6 one for dual-stack labs
+    nets = [f"{pins.METADATA_IP}/32", f"{scenario.METADATA_IP_V6}/128"]
+    assert rule == {"action": "Deny", "destination": {"nets": nets}}
     # The pair selects the same pods: the metadata Deny alone would cut all their egress.
     assert deny_metadata["spec"]["namespaceSelector"] == default_deny["spec"]["namespaceSelector"]
     for name in ("kube-system", "calico-system", "tigera-operator"):
