@@ -1,18 +1,29 @@
 """Compute the expected verdict of every flow from the policies alone, without probing.
 
 The state comes from the lab's stage manifests (`--stage N`, default `--stage seed`), a file
-saved with `kubectl get namespaces,pods,networkpolicies -A -o yaml` (`--state FILE`), or a
-live cluster (`--from-cluster`). Kubernetes NetworkPolicies are judged in full; Calico's
-projectcalico.org/v3 (Global)NetworkPolicies in the subset the lab uses (order, Allow, Deny,
-Pass, Log, selectors, namespaceSelector, nets/notNets, ports); anything else is refused by name.
-`--output table` prints the lab's matrix when the state holds the lab's four workloads, else a
-pod x (pod:port) matrix; `--output json` prints one flow per source pod, destination pod and
-declared port (loopback included) plus the outside targets:
-{"flows": [{"from", "to", "port", "protocol", "allowed", "reason"}]}.
+saved with `kubectl get namespaces,pods,networkpolicies -A -o json` (`--state FILE`, JSON or
+YAML), or a live cluster (`--from-cluster`). Kubernetes NetworkPolicies are judged in full;
+Calico's projectcalico.org/v3 (Global)NetworkPolicies in the subset the lab uses (order, Allow,
+Deny, Pass, Log, selectors, namespaceSelector, nets/notNets, ports); anything else is refused by
+name.
+
+Pods the policies cannot tell apart (the same namespace, the same values of the labels some
+selector names, the same ports and address ranges) form a group and are judged once.
+
+* `--output table` (default): the lab's matrix when the state holds the lab's four workloads; a
+  pod x (pod:port) matrix up to 40 pods and 60 destinations; beyond that the groups and, for
+  each destination (a group's port, an outside target), the groups whose pods may connect.
+* `--output json`: JSON Lines, format `netpol-lab/expect` version 2, streamed: a header, the
+  groups, then one line per destination and port naming the set of source groups allowed
+  (`lab.report.expect_report`); `--explain` adds each group's reason to every line.
+* `--output json-v1`: the version 1 document for small states, one object per source pod and
+  destination (loopback included) with its reason:
+  {"flows": [{"from", "to", "port", "protocol", "allowed", "reason"}]}.
 
 Examples:
   netpol-lab expect --stage seed
-  netpol-lab expect --state cluster.yaml --to 10.0.0.5:443 --output json
+  netpol-lab expect --state cluster.json --output json > flows.jsonl
+  netpol-lab expect --state cluster.yaml --to 10.0.0.5:443 --output json-v1
 """
 
 from __future__ import annotations
@@ -27,7 +38,9 @@ from lab.errors import ExitStatus, LabError
 from lab.matrix import Cell, Matrix, Verdict
 from lab.policy.engine import Engine
 from lab.policy.explain import Explainer
+from lab.policy.groups import GroupedCluster
 from lab.policy.model import ClusterState, ExternalTarget
+from lab.report.expect_report import expect_lines, report_lines
 from lab.report.table import render_matrix
 from lab.scenario import WORKLOADS
 from lab.workshop.lab_matrix import expected_lab_matrix, workload_pod
@@ -35,8 +48,8 @@ from lab.workshop.lab_state import parse_target
 
 MAX_TABLE_ROWS = 40  # beyond this a terminal table helps nobody: say so and point to JSON
 MAX_TABLE_COLUMNS = 60  # destinations (pod ports and targets); wider tables take long to draw, and to read
-# `--output json` holds every flow in memory before writing it (about 0.7 KB each): refuse a state
-# that would make more, before computing any, rather than run for minutes and exhaust memory.
+# `--output json-v1` holds every flow in memory before writing it (about 0.7 KB each) and explains
+# each one: refuse a state that would make more, before computing any (`--output json` streams).
 MAX_FLOWS = 1_000_000
 
 
@@ -50,28 +63,49 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also judge every pod's egress to this address (repeatable)",
     )
     parser.add_argument(
-        "--output", choices=("table", "json"), default="table", help="table (default) or json"
+        "--output",
+        choices=("table", "json", "json-v1"),
+        default="table",
+        help="table (default); json: JSON Lines per group of pods, streamed (format version 2); "
+        "json-v1: one object per pod-to-pod flow with its reason, for small states",
+    )
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="with --output json: the reason for every group on every line (costs one explanation "
+        "per pair of groups)",
     )
 
 
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
+    if args.explain and args.output != "json":
+        raise LabError(
+            "--explain goes with --output json (json-v1 always explains; for one flow: "
+            "`netpol-lab explain FROM TO PORT`)",
+            ExitStatus.USAGE,
+        )
     state = state_from_args(args, env)
     extra = [parse_target(text) for text in args.to]
     known = {t.key for t in state.targets}
     state.targets.extend(t for t in extra if t.key not in known)
     print_notes(state, env)
-    if args.output == "json":
+    if args.output == "json-v1":
         count = len(state.pods) * len(_destinations(state))
         if count > MAX_FLOWS:
             raise LabError(
                 f"{state.source}: {len(state.pods):,} pods and {count // max(len(state.pods), 1):,} "
-                f"destinations make {count:,} flows, more than the {MAX_FLOWS:,} `--output json` writes: "
-                "save fewer namespaces (`kubectl get ... -n NAMESPACE`), or ask about one flow with "
-                "`netpol-lab explain FROM TO PORT`",
+                f"destinations make {count:,} flows, more than the {MAX_FLOWS:,} `--output json-v1` "
+                "writes: use `--output json` (per group of pods, any size), or ask about one flow "
+                "with `netpol-lab explain FROM TO PORT`",
                 ExitStatus.USAGE,
             )
         json.dump({"flows": flows(state)}, env.stdout, indent=1)
         env.out()
+        return ExitStatus.SUCCESS
+    if args.output == "json":
+        grouped = GroupedCluster(state)
+        env.stdout.writelines(expect_lines(grouped, explainer=Explainer(state) if args.explain else None))
+        env.stdout.flush()
         return ExitStatus.SUCCESS
     console = env.console()
     if is_lab_state(state) and not extra:
@@ -79,19 +113,12 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
             console, expected_lab_matrix(state, outside=args.outside), title=f"expected: {state.source}"
         )
         return ExitStatus.SUCCESS
-    if len(state.pods) > MAX_TABLE_ROWS:
-        env.out(
-            f"{len(state.pods)} pods: too many rows for a readable table; use --output json, "
-            "or `netpol-lab explain FROM TO PORT` for one flow"
-        )
+    if len(state.pods) <= MAX_TABLE_ROWS and len(_destinations(state)) <= MAX_TABLE_COLUMNS:
+        render_matrix(console, pod_matrix(state), title=f"expected: {state.source}")
         return ExitStatus.SUCCESS
-    if len(_destinations(state)) > MAX_TABLE_COLUMNS:
-        env.out(
-            f"{len(_destinations(state))} destinations (pod ports and outside targets): too many columns "
-            "for a readable table; use --output json, or `netpol-lab explain FROM TO PORT` for one flow"
-        )
-        return ExitStatus.SUCCESS
-    render_matrix(console, pod_matrix(state), title=f"expected: {state.source}")
+    for line in report_lines(GroupedCluster(state)):
+        env.stdout.write(line + "\n")
+    env.stdout.flush()
     return ExitStatus.SUCCESS
 
 
@@ -115,7 +142,8 @@ def _destinations(state: ClusterState) -> list[tuple[str, Any, int, str]]:
 
 
 def flows(state: ClusterState) -> list[dict[str, Any]]:
-    """The JSON contract: one flow per source pod x destination (pod, port, protocol) or target."""
+    """The version 1 JSON contract: one flow per source pod x destination (pod, port, protocol) or
+    target, each with its reason."""
     engine = Engine(state)
     explainer = Explainer(state)
     out = []

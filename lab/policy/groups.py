@@ -25,7 +25,8 @@ from dataclasses import dataclass, field, replace
 from lab.policy.calico import Entity
 from lab.policy.calico_selectors import All, And, CalicoSelector, Expr, Has, InSet, Not, Or
 from lab.policy.engine import Engine
-from lab.policy.model import ClusterState, ContainerPort, IPNetwork, Pod
+from lab.policy.explain import Explainer
+from lab.policy.model import ClusterState, ContainerPort, ExternalTarget, IPNetwork, Pod
 from lab.policy.selectors import LabelSelector, bits
 
 
@@ -204,3 +205,42 @@ class GroupedCluster:
 
     def members(self, mask: int) -> list[Group]:
         return [self.groups[i] for i in bits(mask)]
+
+
+@dataclass(frozen=True)
+class FlowGroup:
+    """Every flow to one destination (a group's pods on a port they declare, or an outside target)
+    on one (port, protocol), and the groups whose pods may open it (a bitset over the groups)."""
+
+    to: Group | ExternalTarget
+    port: int
+    protocol: str
+    sources: int
+
+
+def flow_groups(grouped: GroupedCluster) -> Iterator[FlowGroup]:
+    """The flow groups of the whole matrix: each group's declared ports, then the outside targets."""
+    for group in grouped.groups:
+        for port, protocol in group.destinations():
+            yield FlowGroup(group, port, protocol, grouped.sources(group, port, protocol))
+    for target in grouped.state.targets:
+        sources = grouped.address_sources(target.ip, target.port, target.protocol)
+        yield FlowGroup(target, target.port, target.protocol, sources)
+
+
+def explained(grouped: GroupedCluster, explainer: Explainer, flow: FlowGroup, source: Group) -> str:
+    """The reason of one flow from ``source``'s first pod to the destination's (to its second pod
+    within its own group), checked against the grouped verdict."""
+    pod = source.representative
+    if isinstance(flow.to, Group):
+        target: Pod | str = flow.to.representative
+        if flow.to is source and len(source.pods) > 1:
+            target = source.pods[1]
+    else:
+        target = flow.to.ip
+    explanation = explainer.flow(pod, target, flow.port, flow.protocol)
+    allowed = bool(flow.sources >> grouped.position[source.id] & 1)
+    if explanation.allowed != allowed and not explanation.self_flow:  # two evaluations; never differ
+        where = f"{pod.key} -> {explanation.target} {flow.port}/{flow.protocol}"
+        raise RuntimeError(f"engine and explanation disagree on {where}")
+    return explanation.reason()

@@ -41,7 +41,7 @@ def test_expect_defaults_to_the_seed_stage() -> None:
 def test_expect_json_contract() -> None:
     env = captured_env()
     assert (
-        run(["expect", "--stage", "3", "--output", "json", "--to", "10.20.30.40:8443"], env)
+        run(["expect", "--stage", "3", "--output", "json-v1", "--to", "10.20.30.40:8443"], env)
         == ExitStatus.SUCCESS
     )
     flows = json.loads(output(env))["flows"]
@@ -56,8 +56,9 @@ def test_expect_json_contract() -> None:
     # stage 3's rules name TCP 80: the backend's UDP 80 stays closed to the frontend
     assert by[("frontend/frontend", "backend/backend", 80, "UDP")]["allowed"] is False
     sources = {f["from"] for f in flows}
-    # 4 pods x TCP and UDP on their port (+ SCTP on the database's), coredns x 3 ports, 3 targets
-    assert len(flows) == len(sources) * (4 * 2 + 1 + 3 + 3)
+    # 4 pods x TCP and UDP on their port (+ SCTP on the database's), coredns x 3 ports, 5 targets (the
+    # outside and metadata addresses in both families, and --to)
+    assert len(flows) == len(sources) * (4 * 2 + 1 + 3 + 5)
 
 
 def test_expect_table_for_an_arbitrary_state(tmp_path: Path) -> None:

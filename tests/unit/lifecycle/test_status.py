@@ -57,7 +57,9 @@ def test_pods_not_ready_say_why() -> None:
 def test_no_cluster_is_one_line_with_the_fix() -> None:
     runner = World(cluster_exists=False).runner()
     env = captured_env()
-    assert status.show(env, runner, Cluster(runner)) is ExitStatus.MISSING_PREREQUISITE  # no lab: 4, as in every verb
+    assert (
+        status.show(env, runner, Cluster(runner)) is ExitStatus.MISSING_PREREQUISITE
+    )  # no lab: 4, as in every verb
     assert errors(env) == "error: there is no lab cluster netpol-lab: create it with `make lab-up`\n"
 
 

@@ -645,19 +645,27 @@ def test_json_output_is_refused_beyond_its_flow_limit(
     ]
     path.write_text(json.dumps(listing(*pods)))
     env = captured_env()
-    assert run(["expect", "--state", str(path), "--output", "json"], env) == ExitStatus.USAGE
+    assert run(["expect", "--state", str(path), "--output", "json-v1"], env) == ExitStatus.USAGE
     assert output(env) == ""  # nothing half-written
     assert "40 pods and 1,200 destinations make 48,000 flows, more than the 1,000" in errors(env)
+    assert "use `--output json`" in errors(env)
+    env = captured_env()  # the streamed format has no such limit: one group, one line per port
+    assert run(["expect", "--state", str(path), "--output", "json"], env) == ExitStatus.SUCCESS
+    lines = [json.loads(line) for line in output(env).splitlines()]
+    assert [line["kind"] for line in lines].count("flow") == 30 and lines[-1]["kind"] == "end"
 
 
-def test_a_table_too_wide_points_to_json(tmp_path: Path) -> None:
+def test_a_state_too_wide_for_a_table_is_listed_per_destination(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     path.write_text(json.dumps(listing(with_spec(pod(), containers=[{"ports": ports(2000)}]))))
     env = captured_env()
     started = time.monotonic()
     assert run(["expect", "--state", str(path)], env) == ExitStatus.SUCCESS
     assert time.monotonic() - started < 5
-    assert "2000 destinations (pod ports and outside targets): too many columns" in output(env)
+    text = output(env)
+    # one pod: no other pod to connect (a pod may always reach itself)
+    assert "1 pod in 1 group" in text and "2,000 destinations: 0 open to every group, 2,000 to nobody" in text
+    assert "  g1:2999/TCP <- nobody" in text.splitlines()
 
 
 # -- explain's port argument -------------------------------------------------------------------
@@ -703,6 +711,6 @@ def test_calico_ip_version_between_pods_agrees(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     path.write_text(json.dumps(listing(pod("web/a", "10.0.0.1"), pod("web/b", "10.0.0.2"), rule_v6)))
     env = captured_env()
-    assert run(["expect", "--state", str(path), "--output", "json"], env) == ExitStatus.SUCCESS
+    assert run(["expect", "--state", str(path), "--output", "json-v1"], env) == ExitStatus.SUCCESS
     verdicts = {(f["from"], f["to"]): f["allowed"] for f in json.loads(output(env))["flows"]}
     assert verdicts[("web/a", "web/b")] is False  # the IPv6-only Allow matches no IPv4 flow: the tier denies

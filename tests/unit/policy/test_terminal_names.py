@@ -71,11 +71,19 @@ def test_expect_prints_hostile_names_as_text(tmp_path: Path, tty: bool) -> None:
 def test_expect_json_escapes_names(tmp_path: Path) -> None:
     env = captured_env()
     assert (
-        run(["expect", "--state", str(state_file(tmp_path)), "--output", "json"], env) == ExitStatus.SUCCESS
+        run(["expect", "--state", str(state_file(tmp_path)), "--output", "json-v1"], env)
+        == ExitStatus.SUCCESS
     )
     assert_clean(output(env), tty=False)
     flows = json.loads(output(env))["flows"]
     assert {"web/\x1b[31mred", "web/[/x]"} <= {f["from"] for f in flows}  # the data stays exact
+    env = captured_env()
+    command = ["expect", "--state", str(state_file(tmp_path)), "--output", "json", "--explain"]
+    assert run(command, env) == ExitStatus.SUCCESS
+    assert_clean(output(env), tty=False)
+    lines = [json.loads(line) for line in output(env).splitlines()]
+    pods = {key for line in lines if line["kind"] == "group" for key in line["pods"]}
+    assert {"web/\x1b[31mred", "web/[/x]"} <= pods
 
 
 @pytest.mark.parametrize("tty", [False, True])

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.env import ExitStatus
-from lab.errors import LabError
+from lab.errors import ExitStatus, LabError
 from lab.matrix import Verdict
 from lab.report.json_report import (
     FORMAT,
