@@ -75,7 +75,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     target = room_ops.resolve_target(args.context, args.kubeconfig, env.env)
     dry_run = bool(getattr(args, "dry_run", False))
-    runner = ShRunner(env.stdout, env=env.env, cwd=env.root, dry_run=dry_run)
+    # up and down print their plan (each kubectl line) on stdout; status and report keep stdout for
+    # their own lines and echo the reads on stderr
+    echo = env.stdout if args.action in ("up", "down") else env.stderr
+    runner = ShRunner(echo, env=env.env, cwd=env.root, dry_run=dry_run)
     env.out(f"room: context {target.context} ({target.endpoint.server})")
     if args.action == "up":
         return up(args, env, runner, target)

@@ -83,10 +83,13 @@ def refuse_laptop_lab(runner: Runner, target: Target) -> list[dict[str, Any]]:
     if result.dry_run:
         return []
     if not result.ok:
-        raise result.failure(
+        error = result.failure(
             f"reaching the cluster of context {target.context} ({target.endpoint.server})",
-            "check the context and your credentials (`kubectl cluster-info`)",
+            "check the context and your credentials (`kubectl cluster-info`); nothing was changed",
         )
+        if not result.timed_out:
+            error.status = ExitStatus.MISSING_PREREQUISITE  # no cluster to work on, as for every verb
+        raise error
     nodes = kubeobjects.items(result.stdout)
     if any(FINGERPRINT_LABEL in kubeobjects.labels(node) for node in nodes):
         raise LabError(
@@ -270,6 +273,11 @@ def write_kubeconfigs(
     """One kubeconfig per participant: a token they already hold is kept while it is bound to their
     live ServiceAccount and has an hour left; otherwise a new one from the TokenRequest API."""
     guard_folder(folder, target.files)
+    if target.endpoint.insecure:
+        say(
+            f"warning: your kubeconfig skips TLS verification for {target.endpoint.server} "
+            "(insecure-skip-tls-verify), so the participants' kubeconfigs do too"
+        )
     uids = account_uids(runner, target.kubectl)
     for participant in participants:
         if participant.demo:

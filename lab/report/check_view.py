@@ -179,6 +179,7 @@ def records(result: CheckResult, *, checked_at: datetime | None = None) -> list[
             "least_privilege": {"probes": len(extra), "wrong": sum(not g.ok for g in extra)},
             "refused": len(result.refused),
             "files": list(result.files),
+            "notes": list(result.notes),
             "seconds": round(result.seconds, 3),
             "checked_at": (checked_at or datetime.now(timezone.utc)).isoformat(timespec="seconds"),
         }

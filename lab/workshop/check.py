@@ -20,6 +20,7 @@ them for real (``synthetic_documents``) and probes the same cells.
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -218,7 +219,7 @@ def build_state(
 def extend_state(base: ClusterState, objects: Sequence[Mapping[str, Any]], *, source: str) -> ClusterState:
     """``base`` (a modelled stage) plus ``objects``; ``base`` itself is left as it was."""
     extra = parse_objects(list(objects), source, modelled=True)
-    network = _network()
+    network = ipaddress.ip_network(pins.POD_SUBNET)
     added = []
     for position, pod in enumerate(sorted(extra.pods, key=lambda p: p.key)):
         address = str(network.network_address + SYNTHETIC_IP_OFFSET + position)
@@ -237,12 +238,6 @@ def extend_state(base: ClusterState, objects: Sequence[Mapping[str, Any]], *, so
         source=source,
     )
     return finish(state)
-
-
-def _network() -> Any:
-    import ipaddress
-
-    return ipaddress.ip_network(pins.POD_SUBNET)
 
 
 # -- judging one cell -------------------------------------------------------------------------

@@ -56,6 +56,7 @@ from lab.probe.targets import Probe, Target, parse_host_port, plan_probes
 from lab.workshop import stage_apply
 from lab.workshop.check import (
     COREDNS,
+    SYNTHETIC_LABEL,
     CheckProbe,
     CheckResult,
     Graded,
@@ -136,6 +137,15 @@ def plan_steps(
             stage_apply.Step(tuple(argv), explain_failure="see `kubectl get pods -A` and its events")
         )
     return steps
+
+
+def _with_image(document: Mapping[str, Any], image: str) -> dict[str, Any]:
+    """``document`` with the pinned agnhost image replaced by ``image`` (an offline bundle's, say)."""
+    copy: dict[str, Any] = json.loads(json.dumps(document, default=str))
+    for container in (copy.get("spec") or {}).get("containers") or []:
+        if container.get("image") == pins.AGNHOST_IMAGE:
+            container["image"] = image
+    return copy
 
 
 # -- the pods as they run -------------------------------------------------------------------------
@@ -309,8 +319,13 @@ def check_live(
             f"run `netpol-lab stage apply {stage.number} --no-probe` first, then check again",
             ExitStatus.ERROR,
         )
-    stage_apply.execute(
-        runner, stage_apply.Plan(stage.number, plan_steps(kubectl, exercise, plan.world, plan.answers))
+    image = pins.Pins.from_env(environ).agnhost_image  # NETPOL_LAB_AGNHOST_IMAGE, as the workloads use it
+    world = [_with_image(document, image) for document in plan.world]
+    steps = plan_steps(kubectl, exercise, world, plan.answers)
+    stage_apply.execute(runner, stage_apply.Plan(stage.number, steps))
+    result.notes.append(
+        "the synthetic pods stay for the next check; remove them with "
+        f"`{' '.join(kubectl('delete', 'pods', '--all-namespaces', '-l', SYNTHETIC_LABEL))}`"
     )
     state = build_state(
         root, exercise.stage, [*plan.world, *plan.answers], outside=options.outside, source="offline"

@@ -265,7 +265,8 @@ def test_participants_apply_stages_and_probe_their_own_copy_then_room_status_and
 
     status, out, err = run(world, "room", "status", "--context", CONTEXT)
     assert status == ExitStatus.SUCCESS, err
-    lines = {line.split()[0]: line for line in out.splitlines()[1:] if not line.startswith("$ ")}
+    assert "$ kubectl --context kind-workshop get namespaces -l netpol-lab/room=true -o json" in err
+    lines = {line.split()[0]: line for line in out.splitlines()[1:]}  # stdout: the participants alone
     assert set(lines) == {"p01", "p02", "p03"}
     assert "stage 3" in lines["p02"] and "pods 4/4" in lines["p02"] and "matches" in lines["p02"]
     assert "stage 1" in lines["p01"] and "wrong cell" in lines["p01"] and "against stage 3" in lines["p01"]

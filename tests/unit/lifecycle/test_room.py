@@ -230,3 +230,16 @@ def test_a_cluster_that_does_not_enforce_is_refused(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(room_ops, "check_enforcement", lambda *args, **kwargs: unknown)
     with pytest.raises(LabError, match="nothing was created"):
         room_ops.check_enforces(RecordingRunner(), target(), pins.AGNHOST_IMAGE, lambda line: None)
+
+
+def test_a_cluster_that_does_not_answer_is_4_and_nothing_changes() -> None:
+    runner = RecordingRunner()
+    runner.answer(
+        "kubectl --context workshop get nodes -o json",
+        exit_code=1,
+        stderr="The connection to the server 203.0.113.9 was refused - did you specify the right host?",
+    )
+    with pytest.raises(LabError) as raised:
+        room_ops.refuse_laptop_lab(runner, target())
+    assert raised.value.status == ExitStatus.MISSING_PREREQUISITE
+    assert "was refused" in raised.value.message and "nothing was changed" in raised.value.message
