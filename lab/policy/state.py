@@ -84,6 +84,41 @@ def _flatten(items: Iterable[Any], source: str) -> Iterator[Mapping[str, Any]]:
             stack.pop()
 
 
+# Kinds that decide or shape connectivity and that this evaluator does not read: Cilium's and
+# Antrea's policies, AdminNetworkPolicy and BaselineAdminNetworkPolicy (v1alpha1, removed from
+# network-policy-api at v0.2.0), a MultiNetworkPolicy, Calico's kinds in their storage group
+# (crd.projectcalico.org) or not modelled (network sets, host endpoints). Any other kind whose name
+# says NetworkPolicy counts too. Present in a state, they make every verdict unprovable.
+FOREIGN_GROUPS = ("crd.projectcalico.org/", "cilium.io/", "crd.antrea.io/")
+CALICO_SHAPING_KINDS = ("GlobalNetworkSet", "NetworkSet", "HostEndpoint")
+
+
+def not_understood(kind: str, api: str) -> bool:
+    if "NetworkPolicy" in kind:
+        return True  # the kinds the evaluator reads were matched before this test
+    if api.startswith("projectcalico.org/"):
+        return kind.endswith("Policy") or kind in CALICO_SHAPING_KINDS
+    return api.startswith(FOREIGN_GROUPS) and (kind.endswith("Policy") or kind in CALICO_SHAPING_KINDS)
+
+
+def refuse_foreign(foreign: list[tuple[str, str]], source: str) -> None:
+    """One line naming every object the evaluator cannot read (the first ten), and how to go on."""
+    names = ", ".join(f"{name} ({api})" for name, api in foreign[:10]) + (
+        ", ..." if len(foreign) > 10 else ""
+    )
+    hint = ""
+    if any(api.startswith("crd.projectcalico.org/") for _, api in foreign):
+        hint = (
+            "; save Calico's objects as projectcalico.org/v3 "
+            "(`kubectl get globalnetworkpolicies.projectcalico.org -o yaml`)"
+        )
+    raise InputError(
+        f"{source}: {len(foreign)} object(s) of kinds this evaluator does not understand, which can change "
+        f"the verdicts: {names}: no verdict can be predicted with them; remove them from the file to judge "
+        f"the rest without them{hint}"
+    )
+
+
 def parse_objects(items: Iterable[Any], source: str, *, modelled: bool = False) -> ClusterState:
     """Namespaces, Pods, NetworkPolicies and Services from API objects; other kinds are ignored.
 
@@ -92,6 +127,7 @@ def parse_objects(items: Iterable[Any], source: str, *, modelled: bool = False) 
     state = ClusterState(source=source)
     skipped: list[str] = []
     staged: list[str] = []
+    foreign: list[tuple[str, str]] = []  # (object, apiVersion) of kinds this evaluator does not read
     seen: set[str] = set()
     for obj in _flatten(items, source):
         kind = obj["kind"]
@@ -123,8 +159,10 @@ def parse_objects(items: Iterable[Any], source: str, *, modelled: bool = False) 
             policy = cnp.parse_cluster_policy(obj, source)
             state.cluster_policies.append(policy)
             state.notes.extend(cnp.unsupported_notes(policy))
-        elif api.startswith("projectcalico.org/") and kind.endswith("Policy"):
-            raise InputError(f"{source}: {object_name(obj)}: kind {kind} not understood by this evaluator")
+        elif not_understood(kind, api):
+            foreign.append((object_name(obj), api))
+    if foreign:
+        refuse_foreign(foreign, source)
     known = tiers_of(state.tiers)
     for calico_policy in state.calico:
         if calico_policy.tier not in known:
@@ -137,6 +175,13 @@ def parse_objects(items: Iterable[Any], source: str, *, modelled: bool = False) 
         state.notes.append(
             f"note: {len(staged)} staged polic{'y' if len(staged) == 1 else 'ies'} left out: Calico does not "
             f"enforce staged policies ({', '.join(staged[:3])}{', ...' if len(staged) > 3 else ''})"
+        )
+    portless = [pod.key for pod in state.pods if not pod.ports]
+    if portless:  # no column in the matrix: say so rather than show nothing
+        shown = ", ".join(portless[:3]) + (", ..." if len(portless) > 3 else "")
+        state.notes.append(
+            f"note: {len(portless)} pod(s) declare no container port, so the matrix has no column for "
+            f"them ({shown}); ask about one port with `netpol-lab explain FROM POD PORT`"
         )
     if skipped:  # kube-system on kind has several: one line, not one each
         shown = ", ".join(skipped[:3]) + (", ..." if len(skipped) > 3 else "")

@@ -152,7 +152,7 @@ def test_named_port_no_container_declares_warns_and_denies(tmp_path: Path) -> No
     path = tmp_path / "state.yaml"
     path.write_text(yaml.safe_dump(listing(*items)))
     env = captured_env()
-    assert run(["expect", "--state", str(path), "--output", "json"], env) == ExitStatus.SUCCESS
+    assert run(["expect", "--state", str(path), "--output", "json-v1"], env) == ExitStatus.SUCCESS
     assert "warning:" in errors(env) and "'grpc'" in errors(env)
     flows = json.loads(env.stdout.getvalue())["flows"]  # type: ignore[attr-defined]
     cross = [f for f in flows if f["from"] != f["to"]]
@@ -172,7 +172,8 @@ def test_stage_model_has_workloads_coredns_targets_and_synthetic_ips() -> None:
     assert all(p.ip and p.ip.startswith("192.168.") for p in state.pods)
     dns = state.pod("kube-system/coredns")
     assert dns is not None and {(p.port, p.protocol) for p in dns.ports} >= {(53, "UDP"), (53, "TCP")}
-    assert {t.label for t in state.targets} == {"outside", "metadata"}
+    # the outside and metadata addresses, and their IPv6 counterparts (a dual-stack lab probes them)
+    assert {t.label for t in state.targets} == {"outside", "metadata", "outside@v6", "metadata@v6"}
     assert any("synthetic" in note for note in state.notes)
     assert find_pod(state, "backend/backend").labels["role"] == "backend"
 
@@ -214,4 +215,5 @@ def test_host_network_and_finished_pods_are_left_out_with_one_note() -> None:
     done["status"]["phase"] = "Succeeded"
     state = state_of([host, done, pod("web/front", "10.0.0.1")])
     assert [p.key for p in state.pods] == ["web/front"]
-    assert len(state.notes) == 1 and "2 pod(s) use the host network or have finished" in state.notes[0]
+    [note] = [n for n in state.notes if "host network" in n]
+    assert "2 pod(s) use the host network or have finished" in note
