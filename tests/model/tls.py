@@ -61,8 +61,8 @@ def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
     _openssl(folder, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
              "-subj", "/CN=127.0.0.1")  # fmt: skip
     (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    _openssl(folder, "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-             "-out", "server.crt", "-days", "2", "-extfile", "san.ext")  # fmt: skip
+    _openssl(folder, "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "san.ext")  # fmt: skip
     return folder / "ca.crt", folder / "server.crt", folder / "server.key"
 
 

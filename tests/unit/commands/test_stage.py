@@ -88,8 +88,10 @@ def test_show_explains_the_stage_its_yaml_and_the_changed_cells() -> None:
     assert flows.startswith("Flows that change from stage 2 (`netpol-lab diff --stage 2 --stage 3`")
     changed = [line.strip() for line in flows.splitlines()[1:] if not line.startswith("    ")]
     assert changed == ["opened: frontend/frontend -> backend/backend:80/TCP"]
-    assert "B: ALLOW egress: allowed by frontend/frontend-to-backend spec.egress[0]; ingress: allowed by " \
+    assert (
+        "B: ALLOW egress: allowed by frontend/frontend-to-backend spec.egress[0]; ingress: allowed by "
         "backend/backend-from-frontend spec.ingress[0]" in flows
+    )
 
 
 def test_show_stage_zero_is_the_baseline() -> None:
