@@ -17,6 +17,7 @@ from lab import pins
 from lab.boundary.kubectl import Kubectl
 from lab.env import Environment
 from lab.errors import ExitStatus, LabError
+from lab.lifecycle import room_access
 from lab.policy.dataplanes import CNIS, DEFAULT_CNI, enforced_by
 from lab.policy.model import ClusterState, InputError, Pod, printable
 from lab.policy.state import CLUSTER_KINDS, OPTIONAL_KINDS, load_state_file, parse_json, parse_objects
@@ -117,12 +118,21 @@ def _load_state(
 
         runner = runner or ShRunner(env.stderr, env=env.env)
         kubectl = Kubectl(args.context or pins.KUBE_CONTEXT, args.kubeconfig)
+        env.err(reading_line(kubectl, args.kubeconfig, env))
         state = load_cluster_state(runner, kubectl)
         state.targets = outside_targets(args.outside)
         return state, (None if getattr(args, "cni", None) else cluster_cni(runner, kubectl, state))
     if args.kubeconfig or args.context:
         raise LabError("--kubeconfig and --context go with --from-cluster", ExitStatus.USAGE)
     return load_stage_state(env.root, args.stage or "seed", outside=args.outside), None
+
+
+def reading_line(kubectl: Kubectl, kubeconfig: str | None, env: Environment) -> str:
+    """The first line of a --from-cluster run: which cluster is read (the lab's unless --context)."""
+    files = room_access.kubeconfig_files(kubeconfig, env.env)
+    server = room_access.server_of(files, kubectl.context) or "not in the kubeconfig"
+    other = "" if kubectl.context != pins.KUBE_CONTEXT else "; --context NAME reads another cluster"
+    return printable(f"reading the cluster of context {kubectl.context} (server {server}){other}")
 
 
 def find_pod(state: ClusterState, text: str) -> Pod:

@@ -252,6 +252,16 @@ def context_entry(files: Sequence[Path], context: str) -> dict[str, Any] | None:
     return dict(found[0].get("context") or {}) if found else None
 
 
+def server_of(files: Sequence[Path], context: str) -> str | None:
+    """The API server URL ``context`` points at, or None when the kubeconfig does not say."""
+    entries = _merged(files)[1]
+    found = entries.get(f"contexts/{context}")
+    cluster_name = str((found[0].get("context") or {}).get("cluster") or "") if found else ""
+    cluster = entries.get(f"clusters/{cluster_name}")
+    server = (cluster[0].get("cluster") or {}).get("server") if cluster else None
+    return str(server) if server else None
+
+
 def read_endpoint(files: Sequence[Path], context: str) -> Endpoint:
     """The server and CA of ``context``; a LabError naming the fix when the kubeconfig lacks them."""
     _, entries = _merged(files)

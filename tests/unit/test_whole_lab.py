@@ -160,6 +160,12 @@ def test_the_computed_expectation_holds_with_the_operators_tiers(calico_lab: Lab
     )
     status, out, err = run(model_world, "explain", "--from-cluster", coredns, "frontend/frontend", "80")
     assert status == ExitStatus.SUCCESS, err
+    # the first line says which cluster was read: the lab's context by default, and its server
+    server = model_world.cluster.url
+    assert err.splitlines()[0] == (
+        f"reading the cluster of context kind-netpol-lab (server {server}); "
+        "--context NAME reads another cluster"
+    )
     assert "tier calico-system" in out  # the operator's policy egress for CoreDNS decides first
 
 

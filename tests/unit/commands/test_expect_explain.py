@@ -119,3 +119,24 @@ def test_explain_unknown_pod_is_a_usage_error() -> None:
     env = captured_env()
     assert run(["explain", "nowhere/x", "backend/backend", "80"], env) == ExitStatus.USAGE
     assert "error: no pod nowhere/x in stage 4-seed" in errors(env)
+
+
+def test_from_cluster_names_another_context_and_its_server(tmp_path: Path) -> None:
+    from lab.boundary.kubectl import Kubectl
+    from lab.commands._state import reading_line
+
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: work\n"
+        "clusters: [{name: prod, cluster: {server: 'https://10.0.0.1:6443'}}]\n"
+        "contexts: [{name: work, context: {cluster: prod, user: me}}]\nusers: [{name: me, user: {}}]\n"
+    )
+    env = captured_env()
+    assert reading_line(Kubectl("work", str(kubeconfig)), str(kubeconfig), env) == (
+        "reading the cluster of context work (server https://10.0.0.1:6443)"
+    )
+    # the lab's context where the kubeconfig lacks it: said so, with how to read another
+    assert reading_line(Kubectl("kind-netpol-lab", str(kubeconfig)), str(kubeconfig), env) == (
+        "reading the cluster of context kind-netpol-lab (server not in the kubeconfig); "
+        "--context NAME reads another cluster"
+    )
