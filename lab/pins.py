@@ -167,13 +167,16 @@ class Pins:
             ("NETPOL_LAB_CALICO_DIR", "calico_dir"),
         ):
             if env.get(var):
-                changes[attr] = env[var]
+                changes[attr] = checked_override(var, env[var])
                 used.append(var)
         files = []
         for pinned in pins.calico_manifests:
             var = pinned.checksum_variable
             if env.get(var):
-                files.append(replace(pinned, sha256=env[var].lower(), size=-1))
+                sha256 = env[var].strip().lower()
+                if not SHA256.fullmatch(sha256):
+                    raise PinError(f"{var}={env[var]!r} is not a sha256: 64 hex digits")
+                files.append(replace(pinned, sha256=sha256, size=-1))
                 used.append(var)
             else:
                 files.append(pinned)
@@ -200,6 +203,29 @@ class PinError(LabError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, ExitStatus.USAGE)
+
+
+# An image reference as Docker parses one: optional registry host[:port], lowercase path
+# components, an optional tag and an optional sha256 digest (distribution/reference's grammar).
+IMAGE_REFERENCE = re.compile(
+    r"(?:[a-zA-Z0-9.-]+(?::\d{1,5})?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?"
+)
+
+
+def checked_override(variable: str, text: str) -> str:
+    """A NETPOL_LAB_* image, URL or folder value, or a PinError naming the variable and the form."""
+    value = text.strip()
+    if variable.endswith("_IMAGE") and not IMAGE_REFERENCE.fullmatch(value):
+        raise PinError(
+            f"{variable}={text!r} is not an image reference: write it like "
+            "registry.example/name@sha256:<64 hex digits>"
+        )
+    if variable.endswith("_URL") and not re.fullmatch(r"https://[^\s/]+(?:/\S*)?", value):
+        raise PinError(f"{variable}={text!r} is not an https:// URL (plain http is refused)")
+    if variable.endswith("_DIR") and any(ch in value for ch in "\n\r\0"):
+        raise PinError(f"{variable}={text!r} is not a folder name")
+    return value
 
 
 def parse_min_version(variable: str, text: str) -> tuple[int, int, int]:
