@@ -392,6 +392,20 @@ def _denied(result: ProbeResult, rows: list[str], columns: list[str]) -> list[ET
     ]
 
 
+def _cells_note(deny_action: str) -> str:
+    """How to read a cell, with what REFUSED means under the deny action that was in force."""
+    cells = (
+        "Cells read OBSERVED; ✗ OBSERVED≠EXPECTED marks a mismatch, OBSERVED (EXPECTED) a cell without "
+        "a verdict, ×N the number of tries. "
+    )
+    if deny_action == "Reject":  # Felix answers a denied packet with a reset or ICMP unreachable
+        return cells + (
+            "Denied packets were rejected (Felix's deny action Reject): a refused connection to a port "
+            "that answers reads DENY, one to a port where nothing listens inconclusive."
+        )
+    return cells + "Denied packets were dropped: REFUSED means the packet got through and nothing listened."
+
+
 def render_stage(result: ProbeResult, index: int) -> ET.Element:
     """One ``<section>``: heading, when and where, matrices, drawing, problems, denied flows."""
     ident = _anchor(result, index)
@@ -415,16 +429,13 @@ def render_stage(result: ProbeResult, index: int) -> ET.Element:
             _when(result.probed_at),
             " against context ",
             h("code", None, result.context or "unknown"),
+            "; denied packets: ",
+            h("code", {"class": "deny-action"}, result.deny_action),
             ".",
         ),
         h("p", {"class": "summary"}, _status_badge(result), summary),
         matrices,
-        h(
-            "p",
-            {"class": "note"},
-            "Cells read OBSERVED; ✗ OBSERVED≠EXPECTED marks a mismatch, OBSERVED (EXPECTED) a cell without "
-            "a verdict, ×N the number of tries. REFUSED means the packet got through and nothing listened.",
-        ),
+        h("p", {"class": "note"}, _cells_note(result.deny_action)),
         h(
             "figure",
             {"class": "drawing-wrap"},

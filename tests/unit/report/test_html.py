@@ -63,6 +63,17 @@ def test_one_section_per_result_with_when_and_where() -> None:
     assert "NO EXPECTATION" in sections[1].find_all("p", class_="summary")[0].text
 
 
+def test_each_stage_says_which_deny_action_was_in_force() -> None:
+    dropped, rejected = seed_result(), replace(seed_result(), deny_action="Reject")
+    sections = page(dropped, rejected).find_all("section", class_="stage")
+    actions = [s.find_all("code", class_="deny-action")[0].text for s in sections]
+    assert actions == ["Drop", "Reject"]
+    notes = [s.find_all("p", class_="note")[0].text for s in sections]
+    assert "REFUSED means the packet got through and nothing listened" in notes[0]
+    # under Reject a refused connection is not a REFUSED cell: the page says how it was read
+    assert "deny action Reject" in notes[1] and "got through" not in notes[1]
+
+
 def test_overview_links_every_stage() -> None:
     doc = page(seed_result(), open_result())
     overview = doc.find_all("table", class_="overview")[0]
