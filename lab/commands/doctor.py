@@ -28,6 +28,8 @@ ENFORCEMENT_STATUS = {
     enforcement.Enforcement.UNKNOWN: ExitStatus.ERROR,
 }
 
+ENFORCEMENT_INTERVAL = 1.0  # seconds between the canary probes while a policy is programmed
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -78,7 +80,14 @@ def check_enforcement(
             ExitStatus.MISSING_PREREQUISITE,
         )
     result = enforcement.check_enforcement(
-        runner, kubectl=cluster.kubectl, image=Pins.from_env(env.env).agnhost_image, sleep=sleep
+        runner,
+        kubectl=cluster.kubectl,
+        image=Pins.from_env(env.env).agnhost_image,
+        sleep=sleep,
+        interval=ENFORCEMENT_INTERVAL,
+        cluster_policy=True,
     )
     env.out(result.message)
+    if result.cluster_policy_message:  # a second finding: the exit status stays NetworkPolicy's
+        env.out(result.cluster_policy_message)
     return ENFORCEMENT_STATUS[result.verdict]

@@ -9,6 +9,13 @@ client reaches the canary, applies a deny-all-ingress policy to the canary, and 
 - anything else (the exec failed, the pods never became ready, the canary was unreachable even
   before the policy): UNKNOWN, never a verdict.
 
+With ``cluster_policy`` (``doctor --enforcement``) a cluster that enforces NetworkPolicy is asked
+the same of ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2): the NetworkPolicy goes, the
+canary must answer again, then an Admin-tier Deny of all ingress selecting only the canary's
+namespace and pod is applied and the canary probed again. Calico 3.32 enforces it; kindnetd
+stores it and does nothing; a cluster without the CRD does not serve it at all. The
+ClusterNetworkPolicy is cluster-scoped, so it is deleted by name whatever happens.
+
 Every kubectl call goes through the Runner, so each step is echoed as a line to copy.
 """
 
@@ -18,7 +25,7 @@ import enum
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from lab import pins
 from lab.boundary.apply import plan_apply_documents
@@ -54,6 +61,8 @@ class EnforcementResult:
     probe_line: str = ""
     attempts: int = 0
     steps: tuple[str, ...] = field(default=())
+    cluster_policy: Enforcement | None = None  # the ClusterNetworkPolicy canary's answer, when asked
+    cluster_policy_message: str = ""
 
     @property
     def enforced(self) -> bool | None:
@@ -125,6 +134,34 @@ def deny_policy(namespace: str) -> dict[str, object]:
     return policy
 
 
+CLUSTER_POLICY_RESOURCE = "clusternetworkpolicies.policy.networking.k8s.io"
+# kubectl's words when a kind is not registered (server-side apply, and get/delete)
+NOT_REGISTERED = ("no matches for kind", "ensure CRDs are installed first", "doesn't have a resource type")
+
+
+def cluster_deny_policy(namespace: str) -> dict[str, object]:
+    """An Admin-tier ClusterNetworkPolicy denying all ingress to the canary, and to nothing else.
+
+    Priority 0 comes first in the Admin tier, so no other Admin policy can accept the canary's
+    traffic before it (network-policy-api v1alpha2: lower priority values are evaluated first)."""
+    return {
+        "apiVersion": "policy.networking.k8s.io/v1alpha2",
+        "kind": "ClusterNetworkPolicy",
+        "metadata": {"name": namespace, "labels": _part_of()},
+        "spec": {
+            "tier": "Admin",
+            "priority": 0,
+            "subject": {
+                "pods": {
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+                    "podSelector": {"matchLabels": {"app": "canary"}},
+                }
+            },
+            "ingress": [{"name": "deny-all-ingress", "action": "Deny", "from": [{"namespaces": {}}]}],
+        },
+    }
+
+
 def _part_of() -> dict[str, str]:
     key, value = pins.PART_OF_LABEL
     return {key: value}
@@ -139,6 +176,7 @@ def check_enforcement(
     attempts: int = 10,
     interval: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
+    cluster_policy: bool = False,
 ) -> EnforcementResult:
     """Apply a deny-all-ingress policy to a canary pod and probe it; always remove the namespace.
 
@@ -149,8 +187,17 @@ def check_enforcement(
     ns = namespace or NAMESPACE_PREFIX + secrets.token_hex(3)
     check = _Check(runner, kubectl, ns)
     try:
-        return check.run(image, attempts, interval, sleep)
+        result = check.run(image, attempts, interval, sleep)
+        if cluster_policy and result.verdict == Enforcement.ENFORCES:
+            verdict, message = check.cluster_policy(attempts, interval, sleep)
+            result = replace(result, cluster_policy=verdict, cluster_policy_message=message)
+        return result
     finally:
+        if check.cluster_policy_applied:  # cluster-scoped: the namespace's deletion does not take it
+            runner.run(
+                list(kubectl("delete", CLUSTER_POLICY_RESOURCE, ns, "--ignore-not-found", "--wait=false")),
+                timeout=60,
+            )
         # --wait=false: the namespace and its pods go away in the background.
         runner.run(list(kubectl("delete", "namespace", ns, "--ignore-not-found", "--wait=false")), timeout=60)
 
@@ -161,6 +208,7 @@ class _Check:
     kubectl: KubectlArgv
     namespace: str
     steps: list[str] = field(default_factory=list)
+    cluster_policy_applied: bool = False
 
     def kube(self, *args: str, input: str | None = None, timeout: float = 60) -> Result:
         argv = list(self.kubectl(*args))
@@ -268,6 +316,60 @@ class _Check:
             line,
             attempts,
         )
+
+    def cluster_policy(
+        self, attempts: int, interval: float, sleep: Callable[[float], None]
+    ) -> tuple[Enforcement, str]:
+        """After the NetworkPolicy verdict: does an Admin-tier ClusterNetworkPolicy Deny block too?"""
+        unknown = "cannot tell whether this cluster enforces ClusterNetworkPolicy: "
+        removed = self.kube(
+            "delete", "networkpolicies.networking.k8s.io", POLICY_NAME, "-n", self.namespace, "--wait=true"
+        )
+        if not removed.ok:
+            return Enforcement.UNKNOWN, unknown + f"the NetworkPolicy did not go ({removed.error_line()})"
+        ip = self.kube("get", "pod", "canary", "-n", self.namespace, "-o", "jsonpath={.status.podIP}")
+        address = ip.stdout.strip()
+        if not self._until(address, Verdict.ALLOW, attempts, interval, sleep):
+            return (
+                Enforcement.UNKNOWN,
+                unknown + "the canary did not answer again once the NetworkPolicy went",
+            )
+        self.cluster_policy_applied = True
+        applied = self.apply([cluster_deny_policy(self.namespace)])
+        if not applied.ok:
+            said = f"{applied.stdout}\n{applied.stderr}"
+            if any(words in said for words in NOT_REGISTERED):
+                return Enforcement.DOES_NOT_ENFORCE, (
+                    f"this cluster does not serve ClusterNetworkPolicy (no CRD {CLUSTER_POLICY_RESOURCE}): "
+                    "stage 7 cannot be applied here"
+                )
+            return Enforcement.UNKNOWN, unknown + f"could not apply the canary's ({applied.error_line()})"
+        for attempt in range(1, attempts + 1):
+            after, _line = self.probe(address)
+            if after.verdict in (Verdict.DENY, Verdict.REFUSED):
+                return Enforcement.ENFORCES, (
+                    "this cluster enforces ClusterNetworkPolicy: an Admin-tier Deny blocked the canary "
+                    f"(attempt {attempt})"
+                )
+            if after.verdict != Verdict.ALLOW:
+                return Enforcement.UNKNOWN, unknown + f"the probe gave no verdict ({after.reason})"
+            if attempt < attempts:
+                sleep(interval)
+        return Enforcement.DOES_NOT_ENFORCE, (
+            f"this cluster does NOT enforce ClusterNetworkPolicy: the canary still answered {attempts} "
+            "times behind an Admin-tier Deny; the objects are stored and do nothing here (stage 7 "
+            "needs Calico: make lab-down && make lab-up CNI=calico)"
+        )
+
+    def _until(
+        self, address: str, wanted: Verdict, attempts: int, interval: float, sleep: Callable[[float], None]
+    ) -> bool:
+        for attempt in range(1, attempts + 1):
+            if address and self.probe(address)[0].verdict == wanted:
+                return True
+            if attempt < attempts:
+                sleep(interval)
+        return False
 
 
 def _outcome(result: Result) -> ExecOutcome:

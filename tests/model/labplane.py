@@ -5,7 +5,7 @@ of the stage the cluster holds (ConfigMap default/netpol-lab-stage; stage 0 when
 on kindnet, which enforces NetworkPolicy alone, the table of the NetworkPolicies in force),
 so ``probe --stage N`` sees the table and ``probe --expect computed`` compares the evaluator with
 it. The enforcement canary is blocked when a NetworkPolicy in its namespace selects it for
-Ingress. On a network that enforces nothing (the plain CNI) every flow connects. The probes'
+Ingress, or (on Calico) an Admin-tier ClusterNetworkPolicy denies its ingress. On a network that enforces nothing (the plain CNI) every flow connects. The probes'
 control pod is selected by no lab policy: it reaches the outside when the world has internet
 and the metadata address when the stand-in runs. A test may script any exec on top
 (``Dataplane.overrides``).
@@ -68,6 +68,26 @@ def _selects_for_ingress(policy: dict[str, Any], pod: dict[str, Any]) -> bool:
     return all(labels.get(k) == v for k, v in wanted.items())
 
 
+def _admin_denies_ingress(policy: dict[str, Any], pod: dict[str, Any]) -> bool:
+    """An Admin-tier ClusterNetworkPolicy whose subject names the pod's namespace (and labels) and
+    whose ingress has a Deny from every namespace: the enforcement check's canary policy."""
+    spec = policy.get("spec") or {}
+    subject = (spec.get("subject") or {}).get("pods") or {}
+    namespace_wanted = (subject.get("namespaceSelector") or {}).get("matchLabels") or {}
+    pods_wanted = (subject.get("podSelector") or {}).get("matchLabels") or {}
+    labels = pod["metadata"].get("labels") or {}
+    denies = any(
+        rule.get("action") == "Deny" and {"namespaces": {}} in (rule.get("from") or [])
+        for rule in spec.get("ingress") or []
+    )
+    return (
+        spec.get("tier") == "Admin"
+        and denies
+        and namespace_wanted == {"kubernetes.io/metadata.name": pod["metadata"]["namespace"]}
+        and all(labels.get(k) == v for k, v in pods_wanted.items())
+    )
+
+
 def lab_dataplane(root: Path) -> Dataplane:
     tables = StageTables(root)
 
@@ -99,6 +119,11 @@ def lab_dataplane(root: Path) -> Dataplane:
             namespace = target["metadata"]["namespace"]
             policies = cluster.store.list(("networking.k8s.io", "networkpolicies"), namespace)
             if any(_selects_for_ingress(p, target) for p in policies):
+                return "deny"
+            if cluster.network() == "calico" and any(
+                _admin_denies_ingress(p, target)
+                for p in cluster.store.list(("policy.networking.k8s.io", "clusternetworkpolicies"), None)
+            ):  # Calico enforces ClusterNetworkPolicy; kindnetd stores it and does nothing
                 return "deny"
             return everything_reachable(cluster, flow)
         row = row_of(flow.source)

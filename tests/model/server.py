@@ -49,6 +49,29 @@ VERSION_INFO = {
 ACCEPT_TIMEOUT = 0.5
 
 
+# The aggregator lists groups by their APIService's groupPriorityMinimum, highest first, then by
+# name (kube-aggregator's priority table for the built-in groups; the CRD registration controller
+# gives a CRD's group 1000; tigera/operator's APIService for projectcalico.org asks 1500). kubectl
+# resolves a plural shared by several groups to the first: `networkpolicies` is networking.k8s.io's
+# even where Calico's CRDs serve crd.projectcalico.org/v1 NetworkPolicy.
+GROUP_PRIORITY = {
+    "apps": 17800, "events.k8s.io": 17750, "authentication.k8s.io": 17700,
+    "authorization.k8s.io": 17600, "autoscaling": 17500, "batch": 17400, "certificates.k8s.io": 17300,
+    "networking.k8s.io": 17200, "policy": 17100, "rbac.authorization.k8s.io": 17000,
+    "storage.k8s.io": 16800, "apiextensions.k8s.io": 16700, "admissionregistration.k8s.io": 16700,
+    "scheduling.k8s.io": 16600, "coordination.k8s.io": 16500, "node.k8s.io": 16300,
+    "discovery.k8s.io": 16200, "flowcontrol.apiserver.k8s.io": 16100, "projectcalico.org": 1500,
+}  # fmt: skip
+CRD_GROUP_PRIORITY = 1000
+
+
+def discovery_order(groups: dict[str, list[str]]) -> list[tuple[str, list[str]]]:
+    def priority(item: tuple[str, list[str]]) -> tuple[int, str]:
+        return (-GROUP_PRIORITY.get(item[0], CRD_GROUP_PRIORITY), item[0])
+
+    return sorted(groups.items(), key=priority)
+
+
 class ModelServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -151,7 +174,7 @@ class Handler(BaseHTTPRequestHandler):
                 {
                     "kind": "APIGroupList",
                     "apiVersion": "v1",
-                    "groups": [_group(g, v) for g, v in sorted(registry.groups().items())],
+                    "groups": [_group(g, v) for g, v in discovery_order(registry.groups())],
                 },
             )
         elif len(parts) == 2 and parts[0] == "apis":

@@ -192,6 +192,28 @@ def test_stage_7s_cluster_network_policies_are_read_back_and_explained(calico_la
     assert "netpol-lab-default-deny" in model_world.names("crd.projectcalico.org", "globalnetworkpolicies")
 
 
+@pytest.mark.parametrize(
+    ("cni", "line"),
+    [
+        ("calico", "this cluster enforces ClusterNetworkPolicy: an Admin-tier Deny blocked the canary"),
+        ("kindnet", "this cluster does NOT enforce ClusterNetworkPolicy: the canary still answered"),
+    ],
+)
+def test_doctor_enforcement_tests_cluster_network_policy_too(
+    model_world: LabWorld, cni: str, line: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lab.commands import doctor
+
+    monkeypatch.setattr(doctor, "ENFORCEMENT_INTERVAL", 0.05)
+    assert run(model_world, "up", "--cni", cni, "--skip-enforcement-check")[0] == ExitStatus.SUCCESS
+    status, out, err = run(model_world, "doctor", "--enforcement")
+    assert status == ExitStatus.SUCCESS, out + err  # the exit status is NetworkPolicy's
+    assert "this cluster enforces NetworkPolicy" in out
+    assert line in out, out
+    # the cluster-scoped canary policy is gone, the canary's namespace is on its way out
+    assert model_world.names("policy.networking.k8s.io", "clusternetworkpolicies") == []
+
+
 def set_deny_action(world: LabWorld, action: str) -> None:
     patch = json.dumps({"spec": {"iptablesFilterDenyAction": action}})
     world.kubectl(

@@ -13,6 +13,7 @@ from lab import pins
 from lab.boundary.runner import Result
 from lab.lifecycle.enforcement import (
     CANARY_PORT,
+    CLUSTER_POLICY_RESOURCE,
     Enforcement,
     EnforcementResult,
     canary_manifests,
@@ -166,3 +167,74 @@ def test_canary_objects_are_valid_and_restricted() -> None:
         assert container["image"] == pins.AGNHOST_IMAGE
         assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
         assert container["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+def run_with_cluster_policy(runner: RecordingRunner) -> EnforcementResult:
+    return check_enforcement(
+        runner, namespace=NS, attempts=3, interval=0.5, sleep=lambda _s: None, cluster_policy=True
+    )
+
+
+def test_an_admin_deny_that_blocks_the_canary_means_cluster_policy_is_enforced() -> None:
+    # before any policy, behind the NetworkPolicy, again without it, behind the ClusterNetworkPolicy
+    runner = lab_runner(CONNECTED, TIMEOUT, CONNECTED, TIMEOUT)
+    result = run_with_cluster_policy(runner)
+    assert result.verdict == Enforcement.ENFORCES
+    assert result.cluster_policy == Enforcement.ENFORCES
+    assert "enforces ClusterNetworkPolicy" in result.cluster_policy_message
+    applied = [d for c in runner.calls if c.input for d in yaml.safe_load_all(c.input)]
+    cnp = applied[-1]
+    assert cnp["kind"] == "ClusterNetworkPolicy" and cnp["metadata"]["name"] == NS
+    assert cnp["spec"]["subject"]["pods"]["namespaceSelector"] == {
+        "matchLabels": {"kubernetes.io/metadata.name": NS}
+    }
+    assert f"{KUBECTL} delete networkpolicies.networking.k8s.io deny-all-ingress -n {NS} --wait=true" in runner.lines
+    # the cluster-scoped object goes by name, before the namespace
+    assert runner.lines[-2:] == [
+        f"{KUBECTL} delete {CLUSTER_POLICY_RESOURCE} {NS} --ignore-not-found --wait=false",
+        f"{KUBECTL} delete namespace {NS} --ignore-not-found --wait=false",
+    ]
+
+
+def test_an_admin_deny_the_canary_passes_means_cluster_policy_is_stored_only() -> None:
+    runner = lab_runner(CONNECTED, TIMEOUT, CONNECTED)
+    result = run_with_cluster_policy(runner)
+    assert result.verdict == Enforcement.ENFORCES  # NetworkPolicy is enforced all the same
+    assert result.cluster_policy == Enforcement.DOES_NOT_ENFORCE
+    assert "does NOT enforce ClusterNetworkPolicy" in result.cluster_policy_message
+
+
+def test_a_cluster_without_the_crd_does_not_serve_cluster_policy() -> None:
+    runner = lab_runner(CONNECTED, TIMEOUT, CONNECTED)
+
+    def apply(argv: tuple[str, ...], given: str | None) -> Result:
+        if "ClusterNetworkPolicy" in (given or ""):
+            return Result(argv, 1, "", 'error: resource mapping not found for name: "x": no matches for kind '
+                          '"ClusterNetworkPolicy" in version "policy.networking.k8s.io/v1alpha2"\n'
+                          "ensure CRDs are installed first\n")  # fmt: skip
+        return Result(argv, 0)
+
+    runner.script[f"{KUBECTL} apply"] = apply
+    result = run_with_cluster_policy(runner)
+    assert result.cluster_policy == Enforcement.DOES_NOT_ENFORCE
+    assert "does not serve ClusterNetworkPolicy" in result.cluster_policy_message
+
+
+def test_a_canary_that_stays_blocked_without_the_networkpolicy_proves_nothing_of_cluster_policy() -> None:
+    runner = lab_runner(CONNECTED, TIMEOUT)
+    result = run_with_cluster_policy(runner)
+    assert result.cluster_policy == Enforcement.UNKNOWN
+    assert not any("ClusterNetworkPolicy" in (c.input or "") for c in runner.calls)
+
+
+def test_the_cluster_policy_canary_is_valid_against_the_crd_schema() -> None:
+    import jsonschema
+
+    from lab.lifecycle.enforcement import cluster_deny_policy
+    from tests import calico_schemas
+
+    document = cluster_deny_policy(NS)
+    schema = calico_schemas.schema(str(document["apiVersion"]), str(document["kind"]))
+    if schema is None:
+        pytest.skip(calico_schemas.MISSING)
+    jsonschema.validate(document, schema)

@@ -103,6 +103,29 @@ def test_custom_resources_need_an_established_crd_and_discovery_follows(cluster:
     assert ssa(cluster, install).returncode == 0
 
 
+def test_a_plural_two_groups_serve_means_the_built_in_group_as_discovery_orders_them(
+    cluster: LabWorld,
+) -> None:
+    # Calico's CRDs serve crd.projectcalico.org/v1 networkpolicies too; the aggregator lists the
+    # built-in networking.k8s.io first (priority 17200 against a CRD group's 1000), so kubectl's
+    # `networkpolicy` is Kubernetes' NetworkPolicy
+    bundle = cluster.calico_env["NETPOL_LAB_CALICO_DIR"] + "/v1_crd_projectcalico_org.yaml"
+    cluster.kubectl("apply", "--server-side", "-f", bundle)
+    cluster.kubectl(
+        "wait", "--for=condition=Established", "--timeout=10s", "crd/networkpolicies.crd.projectcalico.org"
+    )
+    cluster.kubectl("api-resources", "-o", "name")  # discovery read afresh, as a new shell would
+    policy = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "deny", "namespace": "team"},
+        "spec": {"podSelector": {}},
+    }
+    ssa(cluster, NAMESPACE, policy)
+    listed = cluster.kubectl("get", "networkpolicy", "-n", "team", "-o", "name").stdout
+    assert listed.split() == ["networkpolicy.networking.k8s.io/deny"]
+
+
 def test_server_side_apply_reports_a_conflict_unless_forced(cluster: LabWorld) -> None:
     ssa(cluster, NAMESPACE)
     ssa(cluster, CONFIGMAP, manager="first")
@@ -240,7 +263,8 @@ def test_a_connection_reset_before_accept_does_not_stall_the_server(cluster: Lab
 
     server = cluster.cluster.server
     assert server is not None
-    handled = threading.Thread(target=server._handle_request_noblock, daemon=True)
+    run_once = server._handle_request_noblock  # type: ignore[attr-defined]  # socketserver internal
+    handled = threading.Thread(target=run_once, daemon=True)
     handled.start()
     handled.join(timeout=5)
     assert not handled.is_alive()
