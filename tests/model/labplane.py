@@ -5,9 +5,10 @@ of the stage the cluster holds (ConfigMap default/netpol-lab-stage; stage 0 when
 on kindnet, which enforces NetworkPolicy alone, the table of the NetworkPolicies in force),
 so ``probe --stage N`` sees the table and ``probe --expect computed`` compares the evaluator with
 it. The enforcement canary is blocked when a NetworkPolicy in its namespace selects it for
-Ingress, or (on Calico) an Admin-tier ClusterNetworkPolicy denies its ingress. On a network that enforces nothing (the plain CNI) every flow connects. The probes'
-control pod is selected by no lab policy: it reaches the outside when the world has internet
-and the metadata address when the stand-in runs. A test may script any exec on top
+Ingress, or (on Calico) an Admin-tier ClusterNetworkPolicy denies its ingress. On a network that
+enforces nothing (the plain CNI) every flow connects. The probes' control pod is selected by no
+lab policy: it reaches the outside when the world has internet and the metadata address when the
+stand-in runs. A test may script any exec on top
 (``Dataplane.overrides``).
 """
 

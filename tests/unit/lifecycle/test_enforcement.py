@@ -188,7 +188,8 @@ def test_an_admin_deny_that_blocks_the_canary_means_cluster_policy_is_enforced()
     assert cnp["spec"]["subject"]["pods"]["namespaceSelector"] == {
         "matchLabels": {"kubernetes.io/metadata.name": NS}
     }
-    assert f"{KUBECTL} delete networkpolicies.networking.k8s.io deny-all-ingress -n {NS} --wait=true" in runner.lines
+    removed = f"{KUBECTL} delete networkpolicies.networking.k8s.io deny-all-ingress -n {NS} --wait=true"
+    assert removed in runner.lines
     # the cluster-scoped object goes by name, before the namespace
     assert runner.lines[-2:] == [
         f"{KUBECTL} delete {CLUSTER_POLICY_RESOURCE} {NS} --ignore-not-found --wait=false",
