@@ -65,6 +65,7 @@ class Cell:
     reason: str = ""  # why (engine) or what was seen (probe)
     tries: int = 0  # probe attempts it took (0 for expectations)
     command: str = ""  # the kubectl line that reproduces the probe
+    tier: str = ""  # the policy tier that decided (the evaluator's expectations; empty: none evaluated)
 
 
 class CellStatus(str, enum.Enum):

@@ -166,7 +166,7 @@ def _stage_expectation(env: Environment, name: str) -> tuple[Matrix, str, str]:
     for row, column, cell in table:
         reasoned = computed.get(row, column)
         if reasoned.verdict == cell.verdict and reasoned.reason and not cell.reason:
-            cell = replace(cell, reason=reasoned.reason)
+            cell = replace(cell, reason=reasoned.reason, tier=reasoned.tier)
         expected.set(row, column, cell)
     return expected, str(stage.number), f"Stage {stage.number}: {stage.title}"
 

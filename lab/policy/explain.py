@@ -83,6 +83,19 @@ class Side:
         names = ", ".join(_name(p) for p in self.isolating)
         return f"{self.direction}: {self.pod.key} is isolated by {names} and no rule allows this flow"
 
+    def deciding_tier(self) -> str:
+        """The name of the tier whose rule (or default action) decided this side; empty where no tier
+        is evaluated (NetworkPolicies alone) or nothing selects the pod."""
+        if self.pod is None or not self.ordered:
+            return ""
+        for decision in (self.denied_by, self.allowed_by):
+            if decision is not None:
+                tier = self.tier_of.get(id(decision[0]))
+                return tier.name if tier is not None else ""
+        if self.ended_by is not None:
+            return self.ended_by.name
+        return ""
+
     def _tier_text(self, policy: Any) -> str:
         tier = self.tier_of.get(id(policy))
         if tier is None:
@@ -121,6 +134,18 @@ class Explanation:
     @property
     def target(self) -> str:
         return self.destination.key if self.destination else self.address
+
+    def deciding_tier(self) -> str:
+        """The tier that decided the flow: for a denied flow the tier that denied it (the egress side
+        first, as the reason says), for an allowed one the tiers whose rules allowed it on each side
+        (``kube-admin + default`` when they differ); empty when no tier is evaluated."""
+        if self.self_flow:
+            return ""
+        sides = [self.egress] if self.destination is None else [self.egress, self.ingress]
+        if not self.allowed:
+            return next((s.deciding_tier() for s in sides if not s.allowed), "")
+        names = [name for name in (s.deciding_tier() for s in sides) if name]
+        return " + ".join(dict.fromkeys(names))
 
     def reason(self) -> str:
         """One line, for the JSON ``reason`` field and the matrix cells."""

@@ -191,6 +191,8 @@ def render_svg(result: ProbeResult, ident: str, plan: Layout | None = None) -> E
             "marker-end": f"url(#{ident}-head-{flow.kind.value})",
         }
         group = {"class": f"flow {flow.kind.value}", "data-from": flow.source, "data-to": flow.target}
+        if flow.tiers:  # which tier decided: in the arrow's title (its words) and for scripts
+            group["data-tier"] = " ".join(flow.tiers)
         add(
             svg,
             h("g", {**group, "data-kind": flow.kind.value}, h("title", None, flow.words), h("path", line)),
@@ -365,6 +367,7 @@ def _denied(result: ProbeResult, rows: list[str], columns: list[str]) -> list[ET
                     h("td", None, wanted.verdict.value),
                     h("td", None, seen.verdict.value),
                     h("td", {"class": f"why from-{source}", "data-from": source}, why),
+                    h("td", {"class": "tier"}, wanted.tier or "—"),
                     h("td", None, seen.reason),
                 )
             )
@@ -375,7 +378,7 @@ def _denied(result: ProbeResult, rows: list[str], columns: list[str]) -> list[ET
         None,
         *(
             h("th", {"scope": "col"}, name)
-            for name in ("flow", "expected", "observed", "why", "what the probe saw")
+            for name in ("flow", "expected", "observed", "why", "decided in tier", "what the probe saw")
         ),
     )
     return [
@@ -383,8 +386,9 @@ def _denied(result: ProbeResult, rows: list[str], columns: list[str]) -> list[ET
         h(
             "p",
             {"class": "note"},
-            "The reason is the policy evaluator's when it computed the expectation; otherwise what the "
-            "probe saw. Hand-written stage tables give verdicts only (",
+            "The reason, and the policy tier that decided where tiers are evaluated (Calico's and "
+            "ClusterNetworkPolicy's), are the policy evaluator's when it computed the expectation; otherwise "
+            "the reason is what the probe saw. Hand-written stage tables give verdicts only (",
             h("code", None, "netpol-lab explain"),
             " gives the reason for one flow).",
         ),

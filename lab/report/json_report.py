@@ -19,7 +19,8 @@ The document is stable; keys are only ever added, and ``version`` changes when o
       "cells": [
         {"from": "frontend", "to": "backend:80",
          "observed": {"verdict": "ALLOW", "reason": "", "tries": 1, "command": "kubectl exec ..."},
-         "expected": {"verdict": "ALLOW", "reason": ""},   # null when there is no expectation
+         "expected": {"verdict": "ALLOW", "reason": ""},   # null when there is no expectation;
+                                                           # "tier": the tier that decided, when known
          "status": "match"}                   # match | mismatch | unjudged | plain
       ]
     }
@@ -75,6 +76,8 @@ def _cell_dict(cell: Cell, *, observed: bool) -> dict[str, Any]:
     if observed:
         out["tries"] = cell.tries
         out["command"] = cell.command
+    elif cell.tier:
+        out["tier"] = cell.tier  # the policy tier that decided (an expectation the evaluator computed)
     return out
 
 
@@ -197,7 +200,15 @@ def _cell(data: Any, where: str) -> Cell:
         reason=_optional(data, "reason", str, "", where),
         tries=tries,
         command=_optional(data, "command", str, "", where),
+        tier=_tier(data, where),
     )
+
+
+def _tier(data: Any, where: str) -> str:
+    tier = _optional(data, "tier", str, "", where)
+    if len(tier) > 200:  # tier names are Kubernetes names (at most 63) joined by " + "
+        raise _Invalid(f"{where}.tier {shown(tier)} is not a tier name")
+    return tier
 
 
 def _names(document: dict[str, Any], key: str, limit: int) -> list[str]:

@@ -62,6 +62,7 @@ class Flow:
     target: str  # a pod name, or dns / outside / metadata
     kind: FlowKind
     columns: list[str] = field(default_factory=list)
+    tiers: list[str] = field(default_factory=list)  # the policy tiers that decided its cells (evaluator's)
 
     @property
     def label(self) -> str:
@@ -84,7 +85,8 @@ class Flow:
     @property
     def words(self) -> str:
         via = f" ({', '.join(self.columns)})"
-        return f"{self.source} → {self.target}{via}: {FLOW_WORDS[self.kind]}"
+        decided = f", decided in tier {' and '.join(self.tiers)}" if self.tiers else ""
+        return f"{self.source} → {self.target}{via}: {FLOW_WORDS[self.kind]}{decided}"
 
 
 def column_target(column: str) -> str:
@@ -122,6 +124,9 @@ def flows(result: ProbeResult) -> list[Flow]:
                 continue
             flow = found.setdefault((row, target, kind), Flow(row, target, kind))
             flow.columns.append(column)
+            tier = expected.get(row, column).tier if expected else ""
+            if tier and tier not in flow.tiers:
+                flow.tiers.append(tier)
     return sorted(found.values(), key=lambda f: (_PRECEDENCE.index(f.kind), f.source, f.target))
 
 

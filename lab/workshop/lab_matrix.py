@@ -77,7 +77,8 @@ def _judged(engine: Engine, flow: Explanation, prefix: str = "") -> Cell:
         allowed = engine.ip_allowed(source, flow.address, flow.port, flow.protocol)
     if allowed != flow.allowed:
         return Cell(Verdict.CHECK_FAILED, "engine and explanation disagree; please report this state")
-    return Cell(Verdict.ALLOW if allowed else Verdict.DENY, prefix + flow.reason())
+    verdict = Verdict.ALLOW if allowed else Verdict.DENY
+    return Cell(verdict, prefix + flow.reason(), tier=flow.deciding_tier())
 
 
 def expected_lab_matrix(
