@@ -142,8 +142,9 @@ NOT_REGISTERED = ("no matches for kind", "ensure CRDs are installed first", "doe
 def cluster_deny_policy(namespace: str) -> dict[str, object]:
     """An Admin-tier ClusterNetworkPolicy denying all ingress to the canary, and to nothing else.
 
-    Priority 0 comes first in the Admin tier, so no other Admin policy can accept the canary's
-    traffic before it (network-policy-api v1alpha2: lower priority values are evaluated first)."""
+    Priority 0 is the Admin tier's first band (network-policy-api v1alpha2: lower values first; for
+    policies that share a priority the implementation may apply any): only another priority-0 Admin
+    policy accepting the canary's traffic could come before it, and the lab ships none."""
     return {
         "apiVersion": "policy.networking.k8s.io/v1alpha2",
         "kind": "ClusterNetworkPolicy",
@@ -189,15 +190,15 @@ def check_enforcement(
     try:
         result = check.run(image, attempts, interval, sleep)
         if cluster_policy and result.verdict == Enforcement.ENFORCES:
-            verdict, message = check.cluster_policy(attempts, interval, sleep)
+            try:
+                verdict, message = check.cluster_policy(attempts, interval, sleep)
+            finally:
+                left = check.delete_cluster_policy()  # cluster-scoped: the namespace does not take it
+            if left:
+                message += f"; {left}"
             result = replace(result, cluster_policy=verdict, cluster_policy_message=message)
         return result
     finally:
-        if check.cluster_policy_applied:  # cluster-scoped: the namespace's deletion does not take it
-            runner.run(
-                list(kubectl("delete", CLUSTER_POLICY_RESOURCE, ns, "--ignore-not-found", "--wait=false")),
-                timeout=60,
-            )
         # --wait=false: the namespace and its pods go away in the background.
         runner.run(list(kubectl("delete", "namespace", ns, "--ignore-not-found", "--wait=false")), timeout=60)
 
@@ -208,7 +209,7 @@ class _Check:
     kubectl: KubectlArgv
     namespace: str
     steps: list[str] = field(default_factory=list)
-    cluster_policy_applied: bool = False
+    cluster_policy_applied: bool = False  # the canary's ClusterNetworkPolicy may exist: delete it
 
     def kube(self, *args: str, input: str | None = None, timeout: float = 60) -> Result:
         argv = list(self.kubectl(*args))
@@ -339,6 +340,7 @@ class _Check:
         if not applied.ok:
             said = f"{applied.stdout}\n{applied.stderr}"
             if any(words in said for words in NOT_REGISTERED):
+                self.cluster_policy_applied = False  # the kind is not served: nothing to delete
                 return Enforcement.DOES_NOT_ENFORCE, (
                     f"this cluster does not serve ClusterNetworkPolicy (no CRD {CLUSTER_POLICY_RESOURCE}): "
                     "stage 7 cannot be applied here"
@@ -359,6 +361,25 @@ class _Check:
             f"this cluster does NOT enforce ClusterNetworkPolicy: the canary still answered {attempts} "
             "times behind an Admin-tier Deny; the objects are stored and do nothing here (stage 7 "
             "needs Calico: make lab-down && make lab-up CNI=calico)"
+        )
+
+    def delete_cluster_policy(self) -> str:
+        """Delete the canary's ClusterNetworkPolicy; a sentence naming the command when it stays."""
+        if not self.cluster_policy_applied:
+            return ""
+        argv = list(
+            self.kubectl(
+                "delete", CLUSTER_POLICY_RESOURCE, self.namespace, "--ignore-not-found", "--wait=false"
+            )
+        )
+        self.steps.append(" ".join(argv))
+        deleted = self.runner.run(argv, timeout=60)
+        if deleted.ok:
+            self.cluster_policy_applied = False
+            return ""
+        return (
+            f"the canary's ClusterNetworkPolicy {self.namespace} could not be deleted "
+            f"({deleted.error_line()}): delete it with `{' '.join(argv)}`"
         )
 
     def _until(

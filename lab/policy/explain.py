@@ -136,9 +136,11 @@ class Explanation:
         return self.destination.key if self.destination else self.address
 
     def deciding_tier(self) -> str:
-        """The tier that decided the flow: for a denied flow the tier that denied it (the egress side
-        first, as the reason says), for an allowed one the tiers whose rules allowed it on each side
-        (``kube-admin + default`` when they differ); empty when no tier is evaluated."""
+        """The tier that decided the flow: for a denied flow the tier that denied it (the source's
+        egress when both sides deny: the dataplane checks it first), for an allowed one the tiers
+        whose rules allowed it on each side (``kube-admin + default`` when they differ; a side that
+        reached the namespace profile names none); empty when no tier is evaluated (NetworkPolicies
+        alone, where Calico would still put them in its default tier)."""
         if self.self_flow:
             return ""
         sides = [self.egress] if self.destination is None else [self.egress, self.ingress]

@@ -124,9 +124,11 @@ def flows(result: ProbeResult) -> list[Flow]:
                 continue
             flow = found.setdefault((row, target, kind), Flow(row, target, kind))
             flow.columns.append(column)
-            tier = expected.get(row, column).tier if expected else ""
-            if tier and tier not in flow.tiers:
-                flow.tiers.append(tier)
+            # the tier the evaluator says decided, on arrows where the probe agreed with it
+            tier = expected.get(row, column).tier if expected and kind == FlowKind.ALLOWED else ""
+            for name in tier.split(" + ") if tier else ():
+                if name not in flow.tiers:
+                    flow.tiers.append(name)
     return sorted(found.values(), key=lambda f: (_PRECEDENCE.index(f.kind), f.source, f.target))
 
 

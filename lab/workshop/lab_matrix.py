@@ -128,7 +128,9 @@ def _cell(
         if not spec.via_service or dns.verdict == Verdict.CHECK_FAILED:
             return dns
         if dns.verdict == Verdict.DENY:
-            return Cell(Verdict.DNS_FAIL, "the name does not resolve: " + lookup.reason())
+            return Cell(
+                Verdict.DNS_FAIL, "the name does not resolve: " + lookup.reason(), tier=lookup.deciding_tier()
+            )
     assert workload is not None and spec.port is not None
     port = spec.port
     if spec.via_service:

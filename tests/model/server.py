@@ -49,9 +49,10 @@ VERSION_INFO = {
 ACCEPT_TIMEOUT = 0.5
 
 
-# The aggregator lists groups by their APIService's groupPriorityMinimum, highest first, then by
-# name (kube-aggregator's priority table for the built-in groups; the CRD registration controller
-# gives a CRD's group 1000; tigera/operator's APIService for projectcalico.org asks 1500). kubectl
+# Discovery lists groups by their APIService's groupPriorityMinimum, highest first, then by group
+# name as aggregated discovery (what kubectl reads today) breaks ties (kube-aggregator's priority
+# table for the built-in groups; the CRD registration controller gives a CRD's group 1000;
+# tigera/operator's APIService for projectcalico.org asks 1500). kubectl
 # resolves a plural shared by several groups to the first: `networkpolicies` is networking.k8s.io's
 # even where Calico's CRDs serve crd.projectcalico.org/v1 NetworkPolicy.
 GROUP_PRIORITY = {

@@ -239,3 +239,27 @@ def test_the_cluster_policy_canary_is_valid_against_the_crd_schema() -> None:
     if schema is None:
         pytest.skip(calico_schemas.MISSING)
     jsonschema.validate(document, schema)
+
+
+def test_a_cluster_policy_that_cannot_be_deleted_is_named_with_the_command() -> None:
+    runner = lab_runner(CONNECTED, TIMEOUT, CONNECTED, TIMEOUT)
+    runner.answer(f"{KUBECTL} delete {CLUSTER_POLICY_RESOURCE}", 1, stderr="error: You must be logged in\n")
+    result = run_with_cluster_policy(runner)
+    assert result.cluster_policy == Enforcement.ENFORCES
+    assert result.cluster_policy_message.endswith(
+        f"the canary's ClusterNetworkPolicy {NS} could not be deleted (error: You must be logged in): "
+        f"delete it with `{KUBECTL} delete {CLUSTER_POLICY_RESOURCE} {NS} --ignore-not-found --wait=false`"
+    )
+
+
+def test_nothing_is_deleted_of_a_kind_the_cluster_does_not_serve() -> None:
+    runner = lab_runner(CONNECTED, TIMEOUT, CONNECTED)
+
+    def apply(argv: tuple[str, ...], given: str | None) -> Result:
+        if "ClusterNetworkPolicy" in (given or ""):
+            return Result(argv, 1, "", 'no matches for kind "ClusterNetworkPolicy"\n')
+        return Result(argv, 0)
+
+    runner.script[f"{KUBECTL} apply"] = apply
+    run_with_cluster_policy(runner)
+    assert not any(CLUSTER_POLICY_RESOURCE in line for line in runner.lines)

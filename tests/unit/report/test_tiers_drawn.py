@@ -72,3 +72,50 @@ def test_a_hand_written_table_draws_no_tier() -> None:
             plain.set(row, column, replace(result.observed.get(row, column), tier="", reason=""))
     doc = parse(render_html([replace(result, expected=plain, observed=plain)], generated_at=PROBED_AT))
     assert not any("data-tier" in g.attrs for g in doc.find_all("g"))
+
+
+def test_a_name_a_tier_keeps_from_resolving_names_that_tier() -> None:
+    from lab.workshop.check import extend_state
+
+    no_dns = {
+        "apiVersion": "policy.networking.k8s.io/v1alpha2",
+        "kind": "ClusterNetworkPolicy",
+        "metadata": {"name": "frontend-no-egress"},
+        "spec": {
+            "tier": "Admin",
+            "priority": 5,
+            "subject": {"namespaces": {"matchLabels": {"kubernetes.io/metadata.name": "frontend"}}},
+            "egress": [{"name": "nothing", "action": "Deny", "to": [{"namespaces": {}}]}],
+        },
+    }
+    state = extend_state(load_stage_state(project_root(), "7"), [no_dns], source="test")
+    cell = expected_lab_matrix(state).get("frontend", "svc/backend:80")
+    assert cell.verdict.value == "DNS-FAIL"
+    assert cell.tier == "kube-admin"
+
+
+def test_an_arrow_names_each_tier_once_and_only_where_the_probe_agreed() -> None:
+    from lab.matrix import Cell, Verdict
+
+    result = result_of("7")
+    expected = result.expected
+    assert expected is not None
+    both = replace(expected.get("frontend", "backend:80"), tier="kube-admin + default")
+    expected.set("frontend", "backend:80", both)
+    # observed allows what the evaluator denies: the arrow is a mismatch and names no tier
+    observed = Matrix(title="observed")
+    for row in expected.rows:
+        for column in expected.columns:
+            observed.set(row, column, expected.get(row, column))
+    observed.set("untrusted", "backend:80", Cell(Verdict.ALLOW, "connected", 1))
+    doc = parse(render_html([replace(result, observed=observed)], generated_at=PROBED_AT))
+    arrows = {
+        (g.attrs["data-from"], g.attrs["data-to"], g.attrs["data-kind"]): g
+        for g in doc.find_all("g")
+        if "flow" in g.attrs.get("class", "").split()
+    }
+    allowed = arrows[("frontend", "backend", "allowed")]
+    assert allowed.attrs["data-tier"] == "kube-admin default"  # svc/backend:80 said default again
+    assert "decided in tier kube-admin and default" in allowed.find_all("title")[0].text
+    wrong = [g for (src, dst, kind), g in arrows.items() if (src, dst) == ("untrusted", "backend")]
+    assert wrong and all("data-tier" not in g.attrs for g in wrong)
