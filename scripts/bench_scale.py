@@ -23,8 +23,16 @@ benchmark peer only; install it apart:
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -248,3 +256,294 @@ def write_states(pods: int, namespaces: int, policies: int, folder: Path) -> tup
     json_path = folder / "cluster.json"
     json_path.write_text(json.dumps(listing, indent=2), encoding="utf-8")
     return yaml_path, json_path
+
+
+# -- running a whole command and measuring it ----------------------------------------------------
+
+
+@dataclass
+class Run:
+    """One whole process: its wall and CPU time, the peak RSS of the child, what it printed."""
+
+    label: str
+    wall: float
+    cpu: float
+    peak_mib: float
+    output_bytes: int
+    status: int | None  # None: killed at the timeout
+    stdout: Path
+
+    def row(self) -> str:
+        if self.status is None:
+            return f"  {self.label:<34} did not finish in {self.wall:,.0f} s (peak {self.peak_mib:,.0f} MiB)"
+        failed = "" if self.status == 0 else f"  (exit {self.status})"
+        return (
+            f"  {self.label:<34} {self.wall:8.2f} s wall {self.cpu:8.2f} s CPU {self.peak_mib:8.0f} MiB "
+            f"{_size(self.output_bytes):>10}{failed}"
+        )
+
+
+def _size(count: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} B"
+
+
+def measure(label: str, argv: list[str], timeout: float, folder: Path) -> Run:
+    """Run ``argv`` with its output into a file; wait4 gives the child's own CPU time and peak RSS."""
+    out_path = folder / (label.replace(" ", "_").replace("/", "_") + ".out")
+    with open(out_path, "wb") as out, open(os.devnull, "wb") as err:
+        start = time.perf_counter()
+        child = subprocess.Popen(argv, stdout=out, stderr=err, cwd=ROOT)
+        status: int | None = None
+        while True:
+            pid, wait_status, usage = os.wait4(child.pid, os.WNOHANG)
+            if pid:
+                status = os.waitstatus_to_exitcode(wait_status)
+                break
+            if time.perf_counter() - start > timeout:
+                child.kill()
+                _, _, usage = os.wait4(child.pid, 0)
+                break
+            time.sleep(0.02)
+        wall = time.perf_counter() - start
+    child.returncode = -9 if status is None else status  # reaped by wait4: keep Popen from waiting
+    # ru_maxrss is KiB on Linux, bytes on macOS
+    peak = usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+    return Run(label, wall, usage.ru_utime + usage.ru_stime, peak, out_path.stat().st_size, status, out_path)
+
+
+def lab_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "lab", *args]
+
+
+def nca_command(venv: Path, state: Path, output_format: str) -> list[str]:
+    return [
+        str(venv / "bin" / "nca"),
+        "--connectivity",
+        "-r",
+        str(state),
+        "-o",
+        output_format,
+        "--output_endpoints",
+        "pods",
+    ]
+
+
+# -- the same verdicts? --------------------------------------------------------------------------
+
+
+def lab_tcp_pairs(expect_json: Path) -> set[tuple[str, str, int]]:
+    """(source pod, destination pod, TCP port) that `expect --output json` opens between two pods."""
+    groups: dict[str, list[str]] = {}
+    sources: dict[str, list[str]] = {}
+    opened: set[tuple[str, str, int]] = set()
+    with open(expect_json, encoding="utf-8") as lines:
+        for text in lines:
+            line = json.loads(text)
+            if line["kind"] == "group":
+                groups[line["id"]] = line["pods"]
+            elif line["kind"] == "sources":
+                sources[line["id"]] = line["groups"]
+            elif line["kind"] == "flow" and line["protocol"] == "TCP" and line["to"] in groups:
+                for group in sources.get(line["from"], []):
+                    for source in groups[group]:
+                        for destination in groups[line["to"]]:
+                            if source != destination:
+                                opened.add((source, destination, int(line["port"])))
+    return opened
+
+
+NCA_BLOCK = re.compile(r"\{([^}]*)\}")
+NCA_CONNECTIONS = re.compile(r"protocols:(?P<protocols>[A-Za-z,]+?)(?:,dst_ports:(?P<ports>[\d,\-]+))?$")
+
+
+def nca_allows(connections: str, port: int) -> bool | None:
+    """Whether nca's connection words open TCP ``port``; None for words this script cannot read."""
+    connections = connections.strip()
+    if connections == "All connections":
+        return True
+    blocks = NCA_BLOCK.findall(connections)
+    if not blocks:
+        return None
+    for block in blocks:
+        match = NCA_CONNECTIONS.match(block.strip())
+        if match is None:
+            return None
+        if "TCP" not in match["protocols"].split(","):
+            continue
+        if match["ports"] is None:
+            return True
+        for part in match["ports"].split(","):
+            low, _, high = part.partition("-")
+            if int(low) <= port <= int(high or low):
+                return True
+    return False
+
+
+def compare_verdicts(state_items: list[dict[str, Any]], lab_json: Path, nca_txt: Path) -> str:
+    """Every (pod, pod, TCP port the destination serves): do both tools give the same verdict?
+
+    nca stands for the pods of one owner (a ReplicaSet) by two of them, the first two by name, and
+    prints pairs of those alone: the comparison covers those pods."""
+    serves: dict[str, list[int]] = {}
+    by_owner: dict[tuple[str, str], list[str]] = {}
+    for item in state_items:
+        if item["kind"] == "Pod":
+            key = f"{item['metadata']['namespace']}/{item['metadata']['name']}"
+            ports = [p["containerPort"] for c in item["spec"]["containers"] for p in c.get("ports", [])]
+            serves[key] = [p for p, c in zip(ports, _protocols(item), strict=True) if c == "TCP"]
+            owner = (item["metadata"].get("ownerReferences") or [{"name": key}])[0]["name"]
+            by_owner.setdefault((item["metadata"]["namespace"], owner), []).append(key)
+    shown = {key for pods in by_owner.values() for key in sorted(pods)[:2]}
+    serves = {key: ports for key, ports in serves.items() if key in shown}
+    theirs: dict[tuple[str, str], str] = {}
+    for text in nca_txt.read_text(encoding="utf-8").splitlines():
+        source, arrow, rest = text.partition(" => ")
+        destination, colon, connections = rest.partition(" : ")
+        if arrow and colon and destination in serves and source in serves:
+            theirs[(source, destination)] = connections
+    ours = lab_tcp_pairs(lab_json)
+    checked = differ = 0
+    through_ip_block = 0
+    explained = _ip_block_explainer(state_items)
+    unread: set[str] = set()
+    for source in serves:
+        for destination, ports in serves.items():
+            if source == destination:
+                continue
+            for port in ports:
+                words = theirs.get((source, destination))
+                nca = False if words is None else nca_allows(words, port)
+                if nca is None:
+                    unread.add(words or "")
+                    continue
+                checked += 1
+                if nca != ((source, destination, port) in ours):
+                    differ += 1
+                    through_ip_block += explained(source, destination, port)
+    said = f"{checked:,} pod-pair ports compared, {differ:,} differ"
+    if differ:
+        said += (
+            f" ({through_ip_block:,} of them allowed here by an ipBlock holding a pod's IP: nca keeps "
+            "ipBlocks to addresses outside the pods, Calico and this evaluator match pod IPs too)"
+        )
+    if unread:
+        said += f"; nca words not read: {sorted(unread)[:3]}"
+    return said
+
+
+def _ip_block_explainer(state_items: list[dict[str, Any]]) -> Any:
+    """(source, destination, port) -> whether a rule that allows it names an ipBlock (this
+    evaluator's explanation; the benchmark's own check of why the tools differ)."""
+    sys.path.insert(0, str(ROOT))
+    from lab.policy.explain import Explainer
+    from lab.policy.state import parse_objects
+
+    state = parse_objects([{"kind": "List", "items": state_items}], "benchmark")
+    explainer = Explainer(state)
+    pods = {pod.key: pod for pod in state.pods}
+
+    def through_ip_block(source: str, destination: str, port: int) -> bool:
+        flow = explainer.flow(pods[source], pods[destination], port, "TCP")
+        for side in (flow.egress, flow.ingress):
+            if side.allowed_by is not None:
+                policy, number = side.allowed_by
+                rules = policy.egress if side is flow.egress else policy.ingress
+                if any(peer.ip_block is not None for peer in rules[number].peers):
+                    return True
+        return False
+
+    return through_ip_block
+
+
+def _protocols(pod: dict[str, Any]) -> list[str]:
+    return [p.get("protocol", "TCP") for c in pod["spec"]["containers"] for p in c.get("ports", [])]
+
+
+# -- the benchmark -------------------------------------------------------------------------------
+
+
+def explain_pair(items: list[dict[str, Any]]) -> tuple[str, str, str]:
+    """A pod pair across namespaces and a port the destination serves, for `explain`."""
+    pods = [i for i in items if i["kind"] == "Pod"]
+    source, destination = pods[0], pods[-1]
+    port = destination["spec"]["containers"][0]["ports"][0]["containerPort"]
+
+    def key(pod: dict[str, Any]) -> str:
+        return f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
+
+    return key(source), key(destination), str(port)
+
+
+def bench_size(pods: int, folder: Path, *, nca: Path | None, timeout: float) -> list[str]:
+    size = SIZES[pods]
+    items = synthetic_cluster(*size)
+    state_yaml, state_json = write_states(*size, folder)
+    lines = [
+        f"{size[0]:,} pods, {size[1]:,} namespaces, {size[2]:,} policies "
+        f"({_size(state_yaml.stat().st_size)} YAML)"
+    ]
+    src, dst, port = explain_pair(items)
+    commands = {
+        "expect (table)": lab_command("expect", "--state", str(state_yaml)),
+        "expect --output json": lab_command("expect", "--state", str(state_yaml), "--output", "json"),
+        "expect --output json (JSON in)": lab_command(
+            "expect", "--state", str(state_json), "--output", "json"
+        ),
+        "explain one pair": lab_command("explain", "--state", str(state_yaml), src, dst, port),
+        "explain one pair (JSON in)": lab_command("explain", "--state", str(state_json), src, dst, port),
+    }
+    runs = [measure(label, argv, timeout, folder) for label, argv in commands.items()]
+    lines += [run.row() for run in runs]
+    if nca is not None:
+        ours = runs[1]
+        per_pair = measure(
+            "nca -o txt_no_fw_rules", nca_command(nca, state_yaml, "txt_no_fw_rules"), timeout, folder
+        )
+        as_json = measure("nca -o json", nca_command(nca, state_yaml, "json"), timeout, folder)
+        lines += [per_pair.row(), as_json.row()]
+        for theirs in (per_pair, as_json):
+            if theirs.status == 0 and ours.status == 0:
+                lines.append(
+                    f"  {theirs.label} / expect --output json: "
+                    f"{theirs.cpu / max(ours.cpu, 1e-9):.1f}x the CPU time, "
+                    f"{theirs.peak_mib / max(ours.peak_mib, 1e-9):.1f}x the peak memory"
+                )
+        if pods <= VERIFY_UP_TO and per_pair.status == 0 and ours.status == 0:
+            lines.append("  same verdicts? " + compare_verdicts(items, ours.stdout, per_pair.stdout))
+    return lines
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--sizes", default=",".join(map(str, DEFAULT_SIZES)), help=f"pod counts, of {sorted(SIZES)}"
+    )
+    parser.add_argument("--nca", type=Path, metavar="VENV", help="a virtualenv with network-config-analyzer")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds per command (default 600)")
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="keep the state files and outputs here")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    unknown = [s for s in sizes if s not in SIZES]
+    if unknown:
+        parser.error(f"unknown size(s) {unknown}: choose from {sorted(SIZES)}")
+    if args.nca is not None and not (args.nca / "bin" / "nca").is_file():
+        parser.error(
+            f"{args.nca}/bin/nca is not there: pip install network-config-analyzer into that virtualenv"
+        )
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; each command a whole process, "
+        f"timeout {args.timeout:g} s"
+    )
+    with tempfile.TemporaryDirectory() as scratch:
+        for pods in sizes:
+            folder = (args.keep or Path(scratch)) / f"{pods}-pods"
+            for line in bench_size(pods, folder, nca=args.nca, timeout=args.timeout):
+                print(line, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
