@@ -186,6 +186,17 @@ def test_stage_7s_cluster_network_policies_are_read_back_and_explained(calico_la
     assert status == ExitStatus.SUCCESS, err
     assert "ClusterNetworkPolicy's Baseline tier" in out, out
     assert "=> DENY by ClusterNetworkPolicy netpol-lab-baseline-deny (priority 10), rule #2" in out
+    # the main path to the page: probe --stage 7 --save, then report; the page names the tier
+    reports = model_world.root / "reports-7"
+    status, _, err = run(model_world, "probe", "--stage", "7", "--save", str(reports))
+    assert status == ExitStatus.SUCCESS, err
+    saved = next(line.split(" ", 1)[1] for line in err.splitlines() if line.startswith("saved "))
+    page = model_world.root / "report-7.html"
+    assert run(model_world, "report", "--html", str(page), "--result", saved)[0] == ExitStatus.SUCCESS
+    text = page.read_text()
+    row = text[text.index('<tr data-row="untrusted" data-column="backend:80">') :]
+    assert '<td class="tier">kube-baseline</td>' in row[: row.index("</tr>")]
+    assert 'data-tier="default"' in text  # frontend -> backend, allowed by NetworkPolicies
     # back to stage 6: the ClusterNetworkPolicies go, Calico's guardrails return
     assert run(model_world, "stage", "apply", "6", "--no-probe")[0] == ExitStatus.SUCCESS
     assert model_world.names("policy.networking.k8s.io", "clusternetworkpolicies") == []
