@@ -163,7 +163,10 @@ def execute(runner: Runner, plan: Plan) -> None:
         said = f"{result.stdout}\n{result.stderr}"
         if any(text in said for text in step.fine_if) and not any(text in said for text in step.unless):
             continue
-        fix = step.explain_failure or "is the lab up? (`make lab-up`, then `netpol-lab status`)"
+        if '" is invalid: ' in said:  # the server read the object and refused it: the YAML is at fault
+            fix = "the server refused the object as written: correct it in its YAML and apply again"
+        else:
+            fix = step.explain_failure or "is the lab up? (`make lab-up`, then `netpol-lab status`)"
         raise result.failure(f"`{result.command_line}`", fix)
 
 

@@ -13,7 +13,7 @@ import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tests.model import admission, apply, schema, selectors, vap
+from tests.model import admission, apply, calico_validation, schema, selectors, vap
 from tests.model.defaults import ServiceIPs, apply_defaults
 from tests.model.resources import Registry, ResourceType
 from tests.model.store import Obj, Store, now_iso
@@ -149,6 +149,8 @@ class Api:
             errors = schema.validate_builtin(obj) if self.validate_builtin else []
         else:
             errors = schema.validate_custom(obj, resource.schema)
+        if resource.group == "projectcalico.org":  # Calico's API server validates its kinds further
+            errors = [*errors, *calico_validation.rule_errors(obj)]
         if errors:
             raise invalid(resource, name, errors)
 

@@ -76,10 +76,12 @@ def test_guardrails_are_ordered_around_the_kubernetes_policies() -> None:
     deny_metadata = policies["netpol-lab-deny-metadata"]
     default_deny = policies["netpol-lab-default-deny"]
     assert deny_metadata["spec"]["order"] < K8S_POLICY_ORDER < default_deny["spec"]["order"]
-    [rule] = deny_metadata["spec"]["egress"]
-    # both metadata addresses: the IPv4 one every cloud serves, AWS's IPv6 one for dual-stack labs
-    nets = [f"{pins.METADATA_IP}/32", f"{scenario.METADATA_IP_V6}/128"]
-    assert rule == {"action": "Deny", "destination": {"nets": nets}}
+    # both metadata addresses: the IPv4 one every cloud serves, AWS's IPv6 one for dual-stack labs,
+    # one rule each (Calico refuses a rule whose nets mix the families)
+    assert deny_metadata["spec"]["egress"] == [
+        {"action": "Deny", "destination": {"nets": [f"{pins.METADATA_IP}/32"]}},
+        {"action": "Deny", "destination": {"nets": [f"{scenario.METADATA_IP_V6}/128"]}},
+    ]
     # The pair selects the same pods: the metadata Deny alone would cut all their egress.
     assert deny_metadata["spec"]["namespaceSelector"] == default_deny["spec"]["namespaceSelector"]
     for name in ("kube-system", "calico-system", "tigera-operator"):
