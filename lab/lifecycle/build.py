@@ -244,7 +244,21 @@ def ensure_cluster(ctx: UpContext) -> None:
         ctx.env.out(f"cluster {ctx.cluster.name} exists and matches: not recreated")
         return
     config = _write_rendered(ctx, rendered)
-    ctx.cluster.create(config, timeout=ctx.deadline.remaining() or None)
+    try:
+        ctx.cluster.create(config, timeout=ctx.deadline.remaining() or None)
+    except cluster_module.NoIPv6 as error:
+        if ctx.ip_family != scenario.DUAL:
+            raise
+        # The first lab on a machine: doctor could not look at a kind network that did not exist
+        # yet, and kind made it without IPv6. Fall back to IPv4, as when the network says so.
+        ctx.env.err(
+            f"warning: ipv6: {error.message}: building an IPv4 lab instead (for dual-stack see "
+            "`netpol-lab doctor`, then `make lab-down && make lab-up IPFAMILY=dual`)"
+        )
+        ctx.ip_family = scenario.IPV4
+        rendered = cluster_module.render_kind_config(base, ctx.cni, ctx.pins.node_image, ctx.ip_family)
+        config = _write_rendered(ctx, rendered)
+        ctx.cluster.create(config, timeout=ctx.deadline.remaining() or None)
 
 
 def dual_stack_plan(ctx: UpContext, rendered: RenderedConfig) -> list[str]:

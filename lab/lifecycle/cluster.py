@@ -33,6 +33,16 @@ RECREATE = "make lab-down && make lab-up"
 EXPECTED_NODES = 3
 
 
+# kind v0.32.0 (pkg/cluster/internal/create/actions/config/config.go) for a dual-stack config on
+# a node that got no IPv6 address: "failed to get IPv6 address for node ...; is docker configured
+# to use IPv6 correctly?". It happens when kind had to create its network without IPv6.
+IPV6_MISSING = "failed to get IPv6 address for node"
+
+
+class NoIPv6(LabError):
+    """kind created a dual-stack cluster's nodes without IPv6 (``up`` then builds IPv4)."""
+
+
 @dataclass(frozen=True)
 class RenderedConfig:
     """The kind config ``up`` creates the cluster with, and its fingerprint."""
@@ -134,6 +144,11 @@ class Cluster:
                 f"`kind create cluster` did not finish in time: rerun `make lab-up` (it carries on), "
                 f"or raise --timeout; if it keeps failing run `{RECREATE}`",
                 ExitStatus.TIMEOUT,
+            )
+        if IPV6_MISSING in result.stderr + result.stdout:
+            raise NoIPv6(
+                "kind could not give the nodes IPv6 addresses (Docker's kind network has no IPv6); "
+                "kind removed the half-made nodes"
             )
         hint = ""
         if "already exist" in result.stderr + result.stdout:

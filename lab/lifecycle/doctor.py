@@ -251,10 +251,14 @@ def check_ipv6(runner: Runner, *, wanted: bool = False) -> Finding:
             "ipv6", Level.OK, f"Docker's {KIND_NETWORK} network has IPv6: a dual-stack lab can be built"
         )
     if result.ok and said == "false":
+        # kind creates its network with --ipv6 itself and falls back to IPv4 when Docker refuses
+        # (kind v0.32.0 network.go, isIPv6UnavailableError): the host's IPv6 or ip6tables is off.
+        # daemon.json's "ipv6" only concerns the default bridge, so it is not the fix.
         fix = (
-            "enable IPv6 in Docker (Docker Desktop: Settings > Resources > Network; Docker Engine: "
-            '"ipv6": true in /etc/docker/daemon.json), remove the network with `docker network rm kind` '
-            "once no kind cluster uses it, and rerun `make lab-up IPFAMILY=dual`"
+            "let Docker create IPv6 networks (Docker Desktop: Settings > Resources > Network; Docker "
+            "Engine: IPv6 on in the kernel, `sysctl net.ipv6.conf.all.disable_ipv6=0`, and ip6tables "
+            "working), remove the network with `docker network rm kind` once no kind cluster uses "
+            "it, and rerun `make lab-up IPFAMILY=dual`"
         )
         if wanted:
             return Finding(

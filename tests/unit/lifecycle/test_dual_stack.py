@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from lab import cli, pins, scenario
+from lab.boundary.runner import Result
 from lab.env import Environment, project_root
 from lab.errors import ExitStatus, LabError
 from lab.lifecycle import calico
@@ -165,3 +166,28 @@ def test_a_dual_stack_lab_probes_each_ipv6_twin_from_the_pods_ipv6_addresses() -
     assert controlled_columns(columns) == ("outside", "outside@v6", "metadata", "metadata@v6")
     with pytest.raises(ValueError, match="no IPv6 address"):
         plan_probes(lab_pods(), timeout=2, columns=columns)
+
+
+def test_the_first_lab_without_ipv6_falls_back_to_ipv4_when_kind_says_so(lab_env: Environment) -> None:
+    # no kind network yet, so doctor cannot tell; kind then makes it without IPv6 and its dual-stack
+    # create fails as kind v0.32.0 words it: up warns and creates an IPv4 lab instead
+    runner = World(kind_network_ipv6="missing").runner()
+    creates: list[str] = []
+
+    def create(argv: tuple[str, ...], _input: str | None) -> Result:
+        config = yaml.safe_load((lab_env.root / argv[argv.index("--config") + 1]).read_text())
+        creates.append(config["networking"].get("ipFamily", "ipv4"))
+        if config["networking"].get("ipFamily") == "dual":
+            said = (
+                "ERROR: failed to create cluster: failed to get IPv6 address for node "
+                "netpol-lab-control-plane; is docker configured to use IPv6 correctly?\n"
+            )
+            return Result(argv, 1, "", said)
+        return Result(argv, 0, "", 'Creating cluster "netpol-lab" ...\n')
+
+    runner.script["kind create cluster"] = create
+    assert run_up(lab_env, runner, "--ip-family", "dual") is ExitStatus.SUCCESS, errors(lab_env)
+    assert creates == ["dual", "ipv4"]
+    assert "building an IPv4 lab instead" in errors(lab_env)
+    assert any("-f manifests/calico/installation.yaml" in line for line in runner.lines)
+    assert not any("installation-dual-stack.yaml" in line for line in runner.lines if "apply" in line)
