@@ -125,7 +125,11 @@ def classify_connect(
     if outcome.exit_code == 1:
         word, detail = _failure_word(said, protocol)
         if word:
-            return _failure_verdict(word, detail, timeout, deny_action == REJECT, listens, protocol)
+            # Linux SCTP takes an ICMP unreachable as a soft error and keeps resending its INIT
+            # (net/sctp/input.c): under Reject an SCTP denial still times out, and an SCTP refusal
+            # is the peer's ABORT (nothing listened), never the policy's
+            rejecting = deny_action == REJECT and protocol != "SCTP"
+            return _failure_verdict(word, detail, timeout, rejecting, listens, protocol)
     text = said or _first_line(outcome.stdout) or "no output"
     return Classified(
         Verdict.CHECK_FAILED, f"unexpected result of agnhost connect (exit {outcome.exit_code}): {text}"
@@ -190,7 +194,7 @@ def _failure_verdict(
     return Classified(Verdict.INCONCLUSIVE, f"agnhost: {word}: {detail}" if detail else f"agnhost: {word}")
 
 
-def classify_dns(outcome: ExecOutcome, timeout: float) -> Classified:
+def classify_dns(outcome: ExecOutcome, timeout: float, *, deny_action: str = DROP) -> Classified:
     """The verdict of one ``dig`` lookup: ALLOW when a DNS server answered, DENY when none did."""
     failed = _failed_exec(outcome)
     if failed:
@@ -206,6 +210,12 @@ def classify_dns(outcome: ExecOutcome, timeout: float) -> Classified:
     # "communications error to ...: timed out": both name a timeout
     if outcome.exit_code == DIG_NO_REPLY and "timed out" in everything:
         return Classified(Verdict.DENY, f"no DNS answer within {seconds(max(1, round(timeout)))}: blocked")
+    # under Reject the policy's ICMP makes dig say "communications error to ...: connection
+    # refused" (bind9 dighost.c); CoreDNS always listens on 53, so that is the denial
+    if outcome.exit_code == DIG_NO_REPLY and deny_action == REJECT and "connection refused" in everything:
+        return Classified(
+            Verdict.DENY, "the DNS server's port refused: rejected by a policy (deny action Reject)"
+        )
     if outcome.exit_code == DIG_NO_REPLY:
         return Classified(Verdict.INCONCLUSIVE, f"dig: {said or 'no reply from the DNS server'}")
     return Classified(

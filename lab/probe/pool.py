@@ -40,7 +40,7 @@ class RetryPolicy:
 def classify(probe: Probe, outcome: ExecOutcome, deny_action: str = agnhost.DROP) -> agnhost.Classified:
     """The verdict of one probe's outcome (``deny_action``: what the CNI does with denied packets)."""
     if probe.target.is_lookup:
-        return agnhost.classify_dns(outcome, probe.timeout)
+        return agnhost.classify_dns(outcome, probe.timeout, deny_action=deny_action)
     return agnhost.classify_connect(
         outcome,
         probe.timeout,

@@ -228,3 +228,21 @@ def test_connect_argv_names_the_protocol() -> None:
 
 def test_dns_over_tcp_is_dig_plus_tcp() -> None:
     assert agnhost.dns_argv("x.", 2, tcp=True)[:2] == ("dig", "+tcp")
+
+
+def test_under_reject_an_sctp_timeout_is_still_a_denial_and_an_sctp_refusal_never_is() -> None:
+    # Linux SCTP keeps resending its INIT through an ICMP unreachable: a rejected SCTP connect times
+    # out, and a refusal can only be the peer's ABORT, where nothing listens
+    timed_out = ExecOutcome(1, stderr="TIMEOUT\n")
+    denied = agnhost.classify_connect(timed_out, 2, deny_action=agnhost.REJECT, listens=True, protocol="SCTP")
+    assert denied.verdict == Verdict.DENY
+    refused = ExecOutcome(1, stderr="OTHER: connection refused\n")
+    nothing = agnhost.classify_connect(refused, 2, deny_action=agnhost.REJECT, listens=True, protocol="SCTP")
+    assert nothing.verdict == Verdict.REFUSED
+
+
+def test_under_reject_a_refused_dns_lookup_is_a_denial() -> None:
+    said = ";; communications error to 10.96.0.10#53: connection refused\n"
+    refused = ExecOutcome(9, stdout=said)
+    assert agnhost.classify_dns(refused, 2, deny_action=agnhost.REJECT).verdict == Verdict.DENY
+    assert agnhost.classify_dns(refused, 2).verdict == Verdict.INCONCLUSIVE  # under Drop it proves nothing
