@@ -41,6 +41,7 @@ from typing import Any
 
 import yaml
 
+from lab import scenario
 from lab.errors import ExitStatus, LabError
 from lab.lifecycle.room import (
     PARTICIPANT_LABEL,
@@ -135,7 +136,10 @@ _NAME = "kubernetes.io/metadata.name"
 
 def pinned(selector: str) -> str:
     """CEL: the label selector at ``selector`` selects only this participant's namespaces (or DNS's)."""
-    own_name = f"(v == '{DNS_NAMESPACE}' || v.startsWith(variables.own + '-'))"
+    # exactly the participant's four namespaces (a prefix test would let a participant named
+    # `kube` or `calico` reach kube-public or calico-system)
+    homes = ", ".join(f"variables.own + '-{namespace}'" for namespace in scenario.LAB_NAMESPACES)
+    own_name = f"(v == '{DNS_NAMESPACE}' || v in [{homes}])"
     labels = f"{selector}.matchLabels"
     return (
         f"(has({labels}) && ("

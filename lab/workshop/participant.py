@@ -24,6 +24,7 @@ band, so the cluster's own admin policies keep coming first even for the demo's 
 from __future__ import annotations
 
 import copy
+import ipaddress
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -89,16 +90,30 @@ def render_namespace_selector(selector: Mapping[str, Any] | None, participant: P
 
 
 def _render_ip_block(block: dict[str, Any], ranges: RoomRanges) -> None:
-    lab = {pins.POD_SUBNET: ranges.pod_cidrs, pins.SERVICE_SUBNET: ranges.service_cidrs}
+    """The laptop's pod and Service ranges in ``except`` become the room cluster's. The API wants
+    each except entry strictly inside the block's cidr (ValidateIPBlock), so a range of the other
+    family goes to the other family's block."""
+    lab = {
+        pins.POD_SUBNET: ranges.pod_cidrs,
+        pins.SERVICE_SUBNET: ranges.service_cidrs,
+        scenario.POD_SUBNET_V6: ranges.pod_cidrs,
+        scenario.SERVICE_SUBNET_V6: ranges.service_cidrs,
+    }
     excepted = block.get("except")
     if not excepted:
         return
+    cidr = ipaddress.ip_network(str(block.get("cidr")), strict=False)
     out: list[str] = []
-    for cidr in excepted:
-        for replacement in lab.get(cidr, (cidr,)):
-            if replacement not in out:
+    for entry in excepted:
+        for replacement in lab.get(entry, (entry,)):
+            net = ipaddress.ip_network(replacement, strict=False)
+            inside = net.version == cidr.version and net != cidr and net.subnet_of(cidr)  # type: ignore[arg-type]
+            if inside and replacement not in out:
                 out.append(replacement)
-    block["except"] = out
+    if out:
+        block["except"] = out
+    else:
+        block.pop("except")
 
 
 def render_network_policy(

@@ -131,3 +131,26 @@ def test_rbac_attributes_follow_the_api_servers_request_info() -> None:
         'in API group "" in the namespace "a"'
     )
     assert denied.details == {"kind": "pods", "name": "web"}
+
+
+@pytest.mark.parametrize(
+    ("own", "namespace", "allowed"),
+    [
+        ("kube", "kube-public", False),  # a participant's name is a prefix of a system namespace
+        ("calico", "calico-system", False),
+        ("netpol", "netpol-lab-room", False),
+        ("kube", "kube-frontend", True),  # their own four namespaces, exactly
+        ("kube", "kube-untrusted", True),
+    ],
+)
+def test_a_participant_names_only_their_own_four_namespaces(own: str, namespace: str, allowed: bool) -> None:
+    by_label = peer({"matchLabels": {"kubernetes.io/metadata.name": namespace}})
+    by_expression = peer(
+        {
+            "matchExpressions": [
+                {"key": "kubernetes.io/metadata.name", "operator": "In", "values": [namespace]}
+            ]
+        }
+    )
+    assert admitted(by_label, own=own) is allowed
+    assert admitted(by_expression, own=own) is allowed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import kubernetes_validate
 import pytest
@@ -136,3 +137,26 @@ def test_the_plan_deletes_only_in_the_copys_namespaces_and_records_at_home() -> 
     assert not [line for line in lines if "--all-namespaces" in line or "globalnetworkpolicies" in line]
     record = plan.steps[-1].input or ""
     assert "name: netpol-lab-stage" in record and "namespace: p07-frontend" in record
+
+
+def test_stage_5_on_a_dual_stack_cluster_puts_each_range_in_its_familys_block() -> None:
+    import ipaddress
+
+    ranges = RoomRanges(("10.8.0.0/14", "fd00:10:244::/56"), ("10.12.0.0/20", "fd00:10:96::/112"))
+    docs = rendering.rendered_stage(STAGES, 5, P07, ranges)
+    policy: Any = by_name(docs)[("p07-backend", "backend-to-outside")]
+    blocks = [
+        peer["ipBlock"]
+        for rule in policy["spec"]["egress"]
+        for peer in rule.get("to", [])
+        if "ipBlock" in peer
+    ]
+    assert {b["cidr"] for b in blocks} == {"0.0.0.0/0", "::/0"}
+    for block in blocks:  # the API: every except entry strictly inside its cidr
+        cidr = ipaddress.ip_network(block["cidr"])
+        for entry in block.get("except", []):
+            net = ipaddress.ip_network(entry)
+            assert net.version == cidr.version and net.subnet_of(cidr) and net != cidr, (block, entry)  # type: ignore[arg-type]
+    v6 = next(b for b in blocks if b["cidr"] == "::/0")
+    assert "fd00:10:244::/56" in v6["except"] and "fd00:10:96::/112" in v6["except"]
+    kubernetes_validate.validate(policy, "1.36.0", strict=True)
