@@ -8,7 +8,8 @@ connected (UDP and SCTP: when the server's reply came back); TCP prints a bare `
 ``REFUSED``, UDP ``TIMEOUT: <err>`` / ``REFUSED: <err>`` / ``UNKNOWN: <err>``, SCTP a bare
 ``TIMEOUT`` and ``OTHER: <err>`` for everything else (a refusal, a kernel without SCTP). dig exits 9
 with "timed out" when no server answers. A Felix deny action of Reject turns a denied packet into an
-ICMP port unreachable, which TCP and UDP report as refused. ``cat /proc/net/protocols`` lists SCTP
+ICMP port unreachable, which TCP, UDP and dig report as refused (SCTP rides it out and times out).
+``cat /proc/net/protocols`` lists SCTP
 when the model's kernel has it (``Dataplane.sctp``).
 """
 
@@ -179,8 +180,15 @@ class Dataplane:
         flow = Flow(request.pod_object, host, address, port, protocol.upper(), None)
         flow = cluster.translate(flow)
         decision = self.reachability(cluster, flow)
-        if decision == "deny" and cluster.deny_action() == "Reject" and cluster.enforces():
-            # felix's REJECT (no --reject-with: ICMP port unreachable), which TCP and UDP report as refused
+        if (
+            decision == "deny"
+            and cluster.deny_action() == "Reject"
+            and cluster.enforces()
+            and protocol != "sctp"
+        ):
+            # felix's REJECT (no --reject-with: ICMP port unreachable), which TCP and UDP report as
+            # refused; Linux SCTP takes it as a soft error and keeps resending (net/sctp/input.c),
+            # so a rejected SCTP connect still times out
             decision = "refused"
         return self._agnhost_says(protocol, decision, f"{address}:{port}")
 
@@ -208,8 +216,11 @@ class Dataplane:
         if "+tcp" in request.argv and self.dns_over_tcp_works is not None:
             works = self.dns_over_tcp_works
         if not works(cluster, request.pod_object):
+            # under Reject the ICMP unreachable comes back and dig says so (bind9 dighost.c)
+            rejected = cluster.deny_action() == "Reject" and cluster.enforces()
+            why = "connection refused" if rejected else "timed out"
             return ExecReply(
-                stdout=f";; communications error to {cluster.world.dns_ip}#53: timed out\n"
+                stdout=f";; communications error to {cluster.world.dns_ip}#53: {why}\n"
                 ";; no servers could be reached\n",
                 exit_code=9,
             )
