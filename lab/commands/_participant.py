@@ -83,7 +83,7 @@ def change_participant_stage(
     env.out(f"Stage {target.number}: {target.title} for {participant.name} (the copy was at {where})")
     before = room_stage.rendered_stage(stages, base.number, participant, record.ranges) if base else []
     after = room_stage.rendered_stage(stages, target.number, participant, record.ranges)
-    _print_changes(env, before, after)
+    print_policy_changes(env, before, after)
     env.out(f"Expected cells that change from stage {base.number if base else '-'}:")
     for line in stage_command.changed_cells_lines(target, base):
         env.out(line)
@@ -104,19 +104,30 @@ def change_participant_stage(
     )
 
 
-def _print_changes(env: Environment, before: list[dict[str, Any]], after: list[dict[str, Any]]) -> None:
-    def identity(doc: dict[str, Any]) -> tuple[str, str, str]:
-        return (doc["kind"], doc["metadata"].get("namespace", ""), doc["metadata"]["name"])
-
-    had, has = {identity(d) for d in before}, {identity(d) for d in after}
-    added = [d for d in after if identity(d) not in had]
-    removed = [d for d in before if identity(d) not in has]
+def print_policy_changes(
+    env: Environment, before: list[dict[str, Any]], after: list[dict[str, Any]], *, same_stage: bool = False
+) -> None:
+    """The YAML of the policies a change adds and the names of those it removes (a stage may
+    replace an earlier one's: stage 7 removes stage 6's GlobalNetworkPolicies)."""
+    had, has = {_identity(d) for d in before}, {_identity(d) for d in after}
+    added = [doc for doc in after if _identity(doc) not in had]
+    removed = [doc for doc in before if _identity(doc) not in has]
     if added:
         env.out("Policies added:")
         env.out(yaml.safe_dump_all(added, sort_keys=False).rstrip())
-    for doc in removed:
-        kind, namespace, name = identity(doc)
-        env.out(f"Policy removed: {kind} {namespace + '/' if namespace else ''}{name}")
+    if removed:
+        env.out("Policies removed:")
+        for doc in removed:
+            kind, namespace, name = _identity(doc)
+            env.out(f"  {kind} {namespace + '/' if namespace else ''}{name}")
     if not added and not removed:
-        env.out("Policies: none added or removed")
+        env.out(
+            "Policies: the same stage again (re-applied, nothing should change)"
+            if same_stage
+            else "Policies added: none"
+        )
     env.out()
+
+
+def _identity(doc: dict[str, Any]) -> tuple[str, str, str]:
+    return (doc["kind"], doc["metadata"].get("namespace", ""), doc["metadata"]["name"])

@@ -21,9 +21,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
-from typing import Any
-
-import yaml
 
 from lab.boundary.kube import DEFAULT_CONTEXT
 from lab.boundary.kubectl import Kubectl
@@ -31,6 +28,7 @@ from lab.boundary.runner import Runner, ShRunner
 from lab.commands._participant import (
     add_participant_argument,
     change_participant_stage,
+    print_policy_changes,
     resolve_participant,
 )
 from lab.env import Environment
@@ -210,35 +208,10 @@ def change_stage(
 def _print_policy_changes(
     env: Environment, stages: Sequence[Stage], target: Stage, base: Stage | None
 ) -> None:
-    """The YAML of the policies this change adds, the names of those it removes (a stage may
-    replace an earlier one's: stage 7 removes stage 6's GlobalNetworkPolicies)."""
     before = cumulative_documents(list(stages), base.number) if base else []
     after = cumulative_documents(list(stages), target.number)
-    had, has = {_identity(d) for d in before}, {_identity(d) for d in after}
-    added = [doc for doc in after if _identity(doc) not in had]
-    removed = [doc for doc in before if _identity(doc) not in has]
-    if added:
-        env.out("Policies added:")
-        env.out(yaml.safe_dump_all(added, sort_keys=False).rstrip())
-    if removed:
-        env.out("Policies removed:")
-        for doc in removed:
-            meta = doc["metadata"]
-            where = f"{meta['namespace']}/" if "namespace" in meta else ""
-            env.out(f"  {doc['kind']} {where}{meta['name']}")
-    if not added and not removed:
-        same = base is not None and base.number == target.number
-        env.out(
-            "Policies: the same stage again (re-applied, nothing should change)"
-            if same
-            else "Policies added: none"
-        )
-    env.out()
-
-
-def _identity(doc: dict[str, Any]) -> tuple[str, str, str]:
-    meta = doc["metadata"]
-    return (doc["kind"], meta.get("namespace", ""), meta["name"])
+    same = base is not None and base.number == target.number
+    print_policy_changes(env, before, after, same_stage=same)
 
 
 def _kubectl(args: argparse.Namespace) -> Kubectl:

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lab.policy.words import kind_of, shown
+
 OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 
 
@@ -97,8 +99,10 @@ def parse_selector(raw: Any, where: str) -> LabelSelector:
     if raw is None:
         return LabelSelector()
     if not isinstance(raw, Mapping):
-        raise SelectorError(f"{where} must be a mapping with matchLabels/matchExpressions, not {_kind(raw)}")
-    unknown = {key if isinstance(key, str) else _short(key) for key in raw} - {
+        raise SelectorError(
+            f"{where} must be a mapping with matchLabels/matchExpressions, not {kind_of(raw)}"
+        )
+    unknown = {key if isinstance(key, str) else shown(key) for key in raw} - {
         "matchLabels",
         "matchExpressions",
     }
@@ -106,7 +110,7 @@ def parse_selector(raw: Any, where: str) -> LabelSelector:
         raise SelectorError(f"{where} has unknown field(s) {', '.join(sorted(unknown))}")
     labels = raw.get("matchLabels") or {}
     if not isinstance(labels, Mapping):
-        raise SelectorError(f"{where}.matchLabels must be a mapping of label to value, not {_kind(labels)}")
+        raise SelectorError(f"{where}.matchLabels must be a mapping of label to value, not {kind_of(labels)}")
     pairs = tuple(
         sorted(
             (label_text(k, f"{where}.matchLabels key"), label_text(v, f"{where}.matchLabels value"))
@@ -116,17 +120,17 @@ def parse_selector(raw: Any, where: str) -> LabelSelector:
     exprs = []
     expressions = raw.get("matchExpressions") or []
     if not isinstance(expressions, list):
-        raise SelectorError(f"{where}.matchExpressions must be a list, not {_kind(expressions)}")
+        raise SelectorError(f"{where}.matchExpressions must be a list, not {kind_of(expressions)}")
     for number, item in enumerate(expressions):
         spot = f"{where}.matchExpressions[{number}]"
         if not isinstance(item, Mapping) or "key" not in item or "operator" not in item:
             raise SelectorError(f"{spot} needs a key and an operator")
         operator = item["operator"]
         if not isinstance(operator, str) or operator not in OPERATORS:
-            raise SelectorError(f"{spot}: unknown operator {_short(operator)} (use {', '.join(OPERATORS)})")
+            raise SelectorError(f"{spot}: unknown operator {shown(operator)} (use {', '.join(OPERATORS)})")
         raw_values = item.get("values") or []
         if not isinstance(raw_values, list):
-            raise SelectorError(f"{spot}.values must be a list, not {_kind(raw_values)}")
+            raise SelectorError(f"{spot}.values must be a list, not {kind_of(raw_values)}")
         values = tuple(label_text(v, f"{spot}.values") for v in raw_values)
         if operator in ("In", "NotIn") and not values:
             raise SelectorError(f"{spot}: operator {operator} needs at least one value")
@@ -148,33 +152,7 @@ def label_text(value: Any, where: str) -> str:
         return str(value)
     if isinstance(value, float) and math.isfinite(value):
         return repr(value)
-    raise SelectorError(f"{where}: a label must be a string, not {_kind(value)}")
-
-
-def _short(value: Any) -> str:
-    """A value for a message: its repr, short, and never the text of a huge number."""
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
-        return "<a huge number>"
-    if isinstance(value, (str, int, float)) or value is None:
-        text = repr(value)
-        return text if len(text) <= 80 else text[:77] + "..."
-    return f"<{type(value).__name__}>"
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return f"a number ({_short(value)})"
-    if isinstance(value, str):
-        return f"a string ({_short(value)})"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    return f"a {type(value).__name__}"
+    raise SelectorError(f"{where}: a label must be a string, not {kind_of(value)}")
 
 
 def describe_labels(labels: Mapping[str, str]) -> str:

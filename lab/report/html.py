@@ -457,6 +457,20 @@ def render_stage(result: ProbeResult, index: int) -> ET.Element:
     )
 
 
+def page_head(title: str, style: str | None = None) -> ET.Element:
+    """Every page's head: UTF-8, the viewport, a policy that fetches nothing, the inlined stylesheet
+    (the report's own unless ``style`` is given)."""
+    return h(
+        "head",
+        None,
+        h("meta", {"charset": "utf-8"}),
+        h("meta", {"name": "viewport", "content": "width=device-width, initial-scale=1"}),
+        h("meta", {"http-equiv": "Content-Security-Policy", "content": CONTENT_SECURITY_POLICY}),
+        h("title", None, title),
+        h("style", None, stylesheet() if style is None else style),
+    )
+
+
 def render_html(
     results: Sequence[ProbeResult], *, generated_at: datetime, title: str = "NetworkPolicy lab report"
 ) -> str:
@@ -481,15 +495,7 @@ def render_html(
             ),
         )
     columns = ("stage", "probed", "context", "result", "cells")
-    head = h(
-        "head",
-        None,
-        h("meta", {"charset": "utf-8"}),
-        h("meta", {"name": "viewport", "content": "width=device-width, initial-scale=1"}),
-        h("meta", {"http-equiv": "Content-Security-Policy", "content": CONTENT_SECURITY_POLICY}),
-        h("title", None, title),
-        h("style", None, stylesheet()),
-    )
+    head = page_head(title)
     main = h(
         "main",
         None,
@@ -548,13 +554,5 @@ def render_check_page(
         if lines:
             add(section, h("pre", {"class": "why"}, "\n".join(lines)))
         body.append(section)
-    head = h(
-        "head",
-        None,
-        h("meta", {"charset": "utf-8"}),
-        h("meta", {"name": "viewport", "content": "width=device-width, initial-scale=1"}),
-        h("meta", {"http-equiv": "Content-Security-Policy", "content": CONTENT_SECURITY_POLICY}),
-        h("title", None, title),
-        h("style", None, stylesheet()),
-    )
+    head = page_head(title)
     return serialize(h("html", {"lang": "en"}, head, h("body", None, h("main", None, *body))))

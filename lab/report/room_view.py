@@ -16,6 +16,7 @@ from pathlib import Path
 
 from lab import scenario
 from lab.lifecycle.room_ops import CopyState
+from lab.report.html import page_head
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5rem; color: #1f2328; }
@@ -89,15 +90,7 @@ def render_html(copies: Sequence[CopyState], *, context: str) -> str:
     probed = [c for c in copies if c.probe is not None]
     counts = heat(copies)
     html = ET.Element("html", {"lang": "en"})
-    head = ET.SubElement(html, "head")
-    ET.SubElement(head, "meta", {"charset": "utf-8"})
-    ET.SubElement(
-        head,
-        "meta",
-        {"http-equiv": "Content-Security-Policy", "content": "default-src 'none'; style-src 'unsafe-inline'"},
-    )
-    _cell(head, "title", f"netpol-lab room ({context})")
-    _cell(head, "style", STYLE)
+    html.append(page_head(f"netpol-lab room ({context})", STYLE))
     body = ET.SubElement(html, "body")
     _cell(body, "h1", f"The room on {context}")
     wrong = sum(1 for c in probed if c.probe is not None and c.probe.wrong)

@@ -22,7 +22,7 @@ OS, ARCH = PLATFORM.split("/")
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("bash") and (shutil.which("sha256sum") or shutil.which("shasum"))),
-    reason="needs bash and sha256sum or shasum (what the script uses)",
+    reason="needs bash and sha256sum or shasum (what the script uses): install coreutils",
 )
 
 KIND = f"#!/bin/sh\necho 'kind {pins.KIND_VERSION} go1.24 {OS}/{ARCH}'\n".encode()

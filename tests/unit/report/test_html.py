@@ -282,7 +282,9 @@ def test_page_is_a_doctype_document_with_the_package_stylesheet_inlined() -> Non
 
 
 def test_the_stylesheet_is_package_data() -> None:
-    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    tomllib = pytest.importorskip(
+        "tomllib", reason="tomllib comes with Python 3.11+: run the suite on 3.11 to check the package data"
+    )
     config = tomllib.loads((project_root() / "pyproject.toml").read_text(encoding="utf-8"))
     patterns = config["tool"]["setuptools"]["package-data"]["lab"]
     assert any(fnmatch("report/report.css", pattern) for pattern in patterns)
